@@ -1,0 +1,154 @@
+package checkpoint
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"gorgonia.org/tensor"
+)
+
+// expectedTensor is one entry of testdata/pth_expected.json.
+type expectedTensor struct {
+	Dtype  string    `json:"dtype"`
+	Shape  []int     `json:"shape"`
+	Values []float64 `json:"values"`
+}
+
+type expectedPth struct {
+	StateDict map[string]expectedTensor `json:"state_dict"`
+	Optimizer map[string]expectedTensor `json:"optimizer"`
+}
+
+func readExpected(t *testing.T) expectedPth {
+	t.Helper()
+	js, err := os.ReadFile(filepath.Join("testdata", "pth_expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e expectedPth
+	if err := json.Unmarshal(js, &e); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+var torchDtypes = map[string]tensor.Dtype{
+	"float32": tensor.Float32,
+	"float64": tensor.Float64,
+	"int64":   tensor.Int64,
+	"int32":   tensor.Int32,
+}
+
+// checkExact asserts that got holds exactly the expected dtype, shape and
+// values (float32 values compare bit for bit after the exact widening the
+// fixture script did).
+func checkExact(t *testing.T, key string, got *tensor.Dense, want expectedTensor) {
+	t.Helper()
+	if got == nil {
+		t.Errorf("%s: missing", key)
+		return
+	}
+	if got.Dtype() != torchDtypes[want.Dtype] {
+		t.Errorf("%s: dtype %v, want %s", key, got.Dtype(), want.Dtype)
+		return
+	}
+	if !sameShape(got, want.Shape) {
+		t.Errorf("%s: shape %v, want %v", key, got.Shape(), want.Shape)
+		return
+	}
+	var vals []float64
+	switch got.Dtype() {
+	case tensor.Float32:
+		for _, v := range got.Float32s() {
+			vals = append(vals, float64(v))
+		}
+	case tensor.Float64:
+		vals = append(vals, got.Float64s()...)
+	case tensor.Int64:
+		for _, v := range got.Int64s() {
+			vals = append(vals, float64(v))
+		}
+	case tensor.Int32:
+		for _, v := range got.Int32s() {
+			vals = append(vals, float64(v))
+		}
+	}
+	if len(vals) != len(want.Values) {
+		t.Errorf("%s: %d values, want %d", key, len(vals), len(want.Values))
+		return
+	}
+	for i := range vals {
+		if vals[i] != want.Values[i] {
+			t.Errorf("%s[%d] = %v, want %v", key, i, vals[i], want.Values[i])
+		}
+	}
+}
+
+func sameShape(t *tensor.Dense, shape []int) bool {
+	if t.IsScalar() {
+		return len(shape) == 0
+	}
+	got := t.Shape()
+	if len(got) != len(shape) {
+		return false
+	}
+	for i := range got {
+		if got[i] != shape[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestReadPthMatchesTorch(t *testing.T) {
+	want := readExpected(t)
+	for _, tc := range []struct {
+		file   string
+		prefix string
+		mmcv   bool
+	}{
+		{"bare_zip.pth", "", false},
+		{"bare_legacy.pth", "", false},
+		{"mmcv_zip.pth", "architecture.model.", true},
+		{"mmcv_legacy.pth", "architecture.model.", true},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			p, err := ReadPth(filepath.Join("testdata", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.StateDict) != len(want.StateDict) {
+				t.Errorf("state dict has %d keys, want %d: %v", len(p.StateDict), len(want.StateDict), sortedKeys(p.StateDict))
+			}
+			for k, w := range want.StateDict {
+				checkExact(t, tc.prefix+k, p.StateDict[tc.prefix+k], w)
+			}
+			if !tc.mmcv {
+				if p.Meta != nil || p.Optimizer != nil {
+					t.Errorf("bare state dict reported meta %v and optimizer %v", p.Meta, p.Optimizer)
+				}
+				return
+			}
+			if p.Meta["epoch"] != 2 || p.Meta["iter"] != 1000 || p.Meta["mmcv_version"] != "1.5.0" {
+				t.Errorf("meta = %v", p.Meta)
+			}
+			if p.Meta["config"] != "model = dict(type='ImageClassifier')\n" {
+				t.Errorf("meta config = %q", p.Meta["config"])
+			}
+			if hm, _ := p.Meta["hook_msgs"].(map[string]any); hm["best_score"] != 0.75 {
+				t.Errorf("meta hook_msgs = %v", p.Meta["hook_msgs"])
+			}
+			if cl, _ := p.Meta["CLASSES"].([]any); len(cl) != 2 || cl[0] != "cat" || cl[1] != "dog" {
+				t.Errorf("meta CLASSES = %v", p.Meta["CLASSES"])
+			}
+			for k, w := range want.Optimizer {
+				checkExact(t, "optimizer "+k, p.Optimizer[k], w)
+			}
+			if len(p.Optimizer) != len(want.Optimizer) {
+				t.Errorf("optimizer tensors %v, want %d", sortedKeys(p.Optimizer), len(want.Optimizer))
+			}
+		})
+	}
+}
