@@ -1,0 +1,157 @@
+// Package cli holds the command-line flags every razor tool shares, so that
+// tools/train, tools/search, tools/test and the mains contributors build
+// beside them all read configs, overrides and work dirs the same way.
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/razorgo/razor/config"
+)
+
+// ConfigFlags select a config and its overrides.
+type ConfigFlags struct {
+	// CfgOptions are the KEY=VALUE pairs of every --cfg-options flag, in order.
+	CfgOptions []string
+	// StrictOverrides refuses an override of a key no config file sets.
+	StrictOverrides bool
+}
+
+// Register adds --cfg-options and --strict-overrides to fs.
+func (c *ConfigFlags) Register(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&c.CfgOptions, "cfg-options", nil,
+		"override config keys: KEY=VALUE pairs, several per flag and the flag may repeat (a.b.1.c=2, a.b[1].c=2, lists as [1,2] or 1,2, quoted strings keep spaces)")
+	fs.BoolVar(&c.StrictOverrides, "strict-overrides", false,
+		"refuse an override of a key that no config file sets, instead of warning and creating it")
+}
+
+// Load reads the config file with the overrides, printing the loader's
+// warnings to warn (stderr in the tools).
+func (c *ConfigFlags) Load(path string, warn io.Writer) (*config.Config, error) {
+	cfg, err := config.Load(path, config.Options{Overrides: c.CfgOptions, Strict: c.StrictOverrides})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(warn, "warning:", w)
+	}
+	return cfg, nil
+}
+
+// RunFlags are the flags of tools that run an experiment (train, search).
+type RunFlags struct {
+	ConfigFlags
+	// WorkDir overrides the config's work_dir.
+	WorkDir string
+	// Seed seeds every random source; Seeded reports whether it was given.
+	Seed   int64
+	Seeded bool
+	// Deterministic asks for bit-identical runs with the same seed.
+	Deterministic bool
+	// ResumeFrom is a checkpoint to resume (weights, optimizer, iteration).
+	ResumeFrom string
+	// AutoResume resumes from the work dir's latest checkpoint when there is one.
+	AutoResume bool
+	// Launcher is the job launcher; only "none" exists today.
+	Launcher string
+
+	fs *pflag.FlagSet
+}
+
+// Register adds the run flags (and the config flags) to fs.
+func (r *RunFlags) Register(fs *pflag.FlagSet) {
+	r.ConfigFlags.Register(fs)
+	r.fs = fs
+	fs.StringVar(&r.WorkDir, "work-dir", "", "directory for logs, checkpoints and outputs (default: the config's work_dir, else ./work_dirs/<config name>)")
+	fs.Int64Var(&r.Seed, "seed", 0, "random seed for sampling, data order and initialisation")
+	fs.BoolVar(&r.Deterministic, "deterministic", false, "make runs with the same seed produce identical results")
+	fs.StringVar(&r.ResumeFrom, "resume-from", "", "checkpoint to resume from (weights, optimizer state, iteration)")
+	fs.BoolVar(&r.AutoResume, "auto-resume", false, "resume from the latest checkpoint in the work dir, if any")
+	fs.StringVar(&r.Launcher, "launcher", "none", "job launcher (only none: distributed training does not exist yet)")
+}
+
+// Validate checks the flag values after parsing.
+func (r *RunFlags) Validate() error {
+	if r.fs != nil {
+		r.Seeded = r.fs.Changed("seed")
+	}
+	if r.Launcher != "none" {
+		return fmt.Errorf("--launcher %q: distributed launchers are not supported yet; use --launcher none (a single process, which also runs the search)", r.Launcher)
+	}
+	if r.ResumeFrom != "" {
+		if _, err := os.Stat(r.ResumeFrom); err != nil {
+			return fmt.Errorf("--resume-from %s: %w", r.ResumeFrom, unwrapPathError(err))
+		}
+	}
+	return nil
+}
+
+// ResolveWorkDir picks the work dir -- the --work-dir flag, then the config's
+// work_dir, then ./work_dirs/<config file name without extension> -- and
+// stores the choice in the config's work_dir.
+func (r *RunFlags) ResolveWorkDir(cfg *config.Config) (string, error) {
+	dir := r.WorkDir
+	if dir == "" {
+		d, err := cfg.String("work_dir", "")
+		if err != nil {
+			return "", err
+		}
+		dir = d
+	}
+	if dir == "" {
+		base := filepath.Base(cfg.File)
+		dir = filepath.Join("work_dirs", strings.TrimSuffix(base, filepath.Ext(base)))
+	}
+	if err := cfg.Set("work_dir", dir); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// ExpandArgs rewrites mmcv-style `--cfg-options a=1 b=2` (several pairs after
+// one flag) into one `--cfg-options=PAIR` per pair, which pflag reads. A
+// following argument counts as a pair when it does not start with "-" and
+// contains "=".
+func ExpandArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if a != "--cfg-options" && !strings.HasPrefix(a, "--cfg-options=") {
+			out = append(out, a)
+			continue
+		}
+		if a == "--cfg-options" {
+			if i+1 >= len(args) {
+				out = append(out, a)
+				continue
+			}
+			i++
+			out = append(out, "--cfg-options="+args[i])
+		} else {
+			out = append(out, a)
+		}
+		for i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") && strings.Contains(args[i+1], "=") {
+			i++
+			out = append(out, "--cfg-options="+args[i])
+		}
+	}
+	return out
+}
+
+// unwrapPathError drops the path from an *os.PathError, which the caller
+// already names.
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
