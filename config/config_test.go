@@ -153,6 +153,13 @@ func TestLoadRules(t *testing.T) {
 				"total": 512, "lr": 0.25, "constraints": "flops < 300e6",
 			},
 		},
+		{
+			name: "an expression may read a sibling under the same mapping",
+			files: map[string]string{
+				"main.yaml": "a: {b: 2, c: '${ a.b }', d: {e: '${ a.b * a.c }'}}\nf: '${ a?.d.e }'\n",
+			},
+			want: map[string]any{"a.c": 2, "a.d.e": 4, "f": 4},
+		},
 	}
 	t.Setenv("RAZOR_TEST_SET", "from-env")
 	for _, tc := range cases {
@@ -339,6 +346,12 @@ func TestLoadErrors(t *testing.T) {
 			files:   map[string]string{"m.yaml": "a: '${ b + 1 }'\nb: '${ c }'\nc: '${ a }'\n"},
 			main:    "m.yaml",
 			wantAll: []string{"cycle", "a -> b -> c -> a"},
+		},
+		{
+			name:    "expression cycle inside one mapping",
+			files:   map[string]string{"m.yaml": "a: {b: '${ a.c }', c: '${ a.b }'}\n"},
+			main:    "m.yaml",
+			wantAll: []string{"cycle", "a.b -> a.c -> a.b"},
 		},
 		{
 			name:    "expression unknown name",

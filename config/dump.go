@@ -155,6 +155,9 @@ func (c *Config) orderedKeys(m map[string]any, path string) []string {
 		if !ok {
 			return pos{math.MaxInt, 0, 0}
 		}
+		if o.sortAt != nil {
+			o = *o.sortAt
+		}
 		if o.Override != "" {
 			return pos{math.MaxInt - 1, o.rank, 0}
 		}

@@ -116,6 +116,26 @@ func (c *Config) evalExpressions() error {
 		if _, err := c.set(e.path, DeepCopy(v), keep); err != nil {
 			return err
 		}
+		if src, ok := pureReference(e); ok {
+			// A plain reference copies a subtree: keep each value's own origin
+			// (and so its key order), noting the expression that copied it.
+			via := fmt.Sprintf("${ %s } at %s", e.code, keep)
+			target := e.path.String()
+			c.origins.dropUnder(target)
+			for k, o := range c.origins {
+				if under(k, src) {
+					o.Via = via
+					c.origins[target+k[len(src):]] = o
+				}
+			}
+			if o, ok := c.origins[target]; ok {
+				place := keep
+				o.sortAt = &place
+				c.origins[target] = o
+			} else {
+				c.origins[target] = keep
+			}
+		}
 		state[e] = done
 		return nil
 	}
@@ -125,6 +145,24 @@ func (c *Config) evalExpressions() error {
 		}
 	}
 	return nil
+}
+
+// pureReference reports whether an expression is nothing but one config
+// path (`${ norm_cfg }`, `${ data.train.pipeline }`) and returns it.
+func pureReference(e *pendingExpr) (string, bool) {
+	if len(e.refs) == 0 {
+		return "", false
+	}
+	last := e.refs[len(e.refs)-1]
+	for _, r := range e.refs {
+		if len(r) > len(last) {
+			last = r
+		}
+	}
+	if strings.Join(strings.Fields(e.code), "") != last {
+		return "", false
+	}
+	return last, true
 }
 
 // dependencies lists the pending expressions that e reads: those at, below
@@ -147,15 +185,29 @@ func dependencies(e *pendingExpr, all []*pendingExpr) []*pendingExpr {
 // chain of identifier and constant member accesses, cut at the first dynamic
 // part.
 func references(root *ast.Node) []string {
-	v := &refVisitor{seen: map[string]bool{}}
+	v := &refVisitor{refs: map[ast.Node]string{}, inner: map[ast.Node]bool{}}
 	ast.Walk(root, v)
-	sort.Strings(v.out)
-	return v.out
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range v.order {
+		if v.inner[n] || seen[v.refs[n]] {
+			continue
+		}
+		seen[v.refs[n]] = true
+		out = append(out, v.refs[n])
+	}
+	sort.Strings(out)
+	return out
 }
 
+// refVisitor records the static path of every identifier and member chain.
+// The inner links of a chain (`a` and `a.b` in `a.b.c`) are marked so that
+// only whole chains count: an expression at a.c that reads a.b must not
+// depend on all of a, which holds itself.
 type refVisitor struct {
-	seen map[string]bool
-	out  []string
+	refs  map[ast.Node]string
+	inner map[ast.Node]bool
+	order []ast.Node
 }
 
 func (v *refVisitor) Visit(node *ast.Node) {
@@ -165,17 +217,25 @@ func (v *refVisitor) Visit(node *ast.Node) {
 		parts = []string{n.Value}
 	case *ast.MemberNode:
 		parts = memberChain(n)
+		inner := n.Node
+		if c, ok := inner.(*ast.ChainNode); ok {
+			v.inner[c] = true
+			inner = c.Node
+		}
+		v.inner[inner] = true
+	case *ast.ChainNode:
+		if _, ok := v.refs[n.Node]; ok {
+			v.inner[n.Node] = true
+			parts = strings.Split(v.refs[n.Node], ".")
+		}
 	default:
 		return
 	}
 	if len(parts) == 0 {
 		return
 	}
-	p := strings.Join(parts, ".")
-	if !v.seen[p] {
-		v.seen[p] = true
-		v.out = append(v.out, p)
-	}
+	v.refs[*node] = strings.Join(parts, ".")
+	v.order = append(v.order, *node)
 }
 
 // memberChain returns the static path of a member access such as

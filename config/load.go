@@ -16,19 +16,29 @@ type Origin struct {
 	File     string // the config file, as the user named it (empty for an override)
 	Line     int    // 1-based line in File
 	Override string // the KEY=VALUE pair that set the value, when set from the command line
+	Via      string // the expression (and its place) that copied the value here, if any
 	rank     int    // load order of the file (bases before children), overrides last
 	column   int    // 1-based column, to order keys of one flow mapping
+	// sortAt, when set, places the key for dumping instead of File/Line: a
+	// value copied by an expression sits where the expression was written.
+	sortAt *Origin
 }
 
 // String formats the origin as `file:line` or `--cfg-options KEY=VALUE`.
 func (o Origin) String() string {
-	if o.Override != "" {
-		return "--cfg-options " + o.Override
+	var s string
+	switch {
+	case o.Override != "":
+		s = "--cfg-options " + o.Override
+	case o.File == "":
+		s = "(set in code)"
+	default:
+		s = fmt.Sprintf("%s:%d", o.File, o.Line)
 	}
-	if o.File == "" {
-		return "(set in code)"
+	if o.Via != "" {
+		s += " via " + o.Via
 	}
-	return fmt.Sprintf("%s:%d", o.File, o.Line)
+	return s
 }
 
 // origins maps a dotted path to the origin of the value at that path.
