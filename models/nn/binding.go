@@ -1,0 +1,138 @@
+package nn
+
+import (
+	"fmt"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Binding connects modules to one fresh gorgonia graph for one forward (and
+// optionally backward) pass. It creates one input node per parameter the
+// forward pass asks for, bound to the parameter's own tensor (no copy),
+// remembers which parameters were used, and after the run adds their
+// gradients to the parameters' gradient buffers. Parameters the pass did not
+// use get no node and no gradient. A Binding serves one Run; build a new one
+// for the next step.
+type Binding struct {
+	g        *gorgonia.ExprGraph
+	nodes    map[*Param]*gorgonia.Node
+	used     []*Param
+	names    map[string]bool
+	grads    gorgonia.Nodes
+	backward bool
+	ran      bool
+}
+
+// NewBinding starts a binding on a new, empty graph.
+func NewBinding() *Binding {
+	return &Binding{
+		g:     gorgonia.NewGraph(),
+		nodes: map[*Param]*gorgonia.Node{},
+		names: map[string]bool{},
+	}
+}
+
+// Graph is the graph the forward pass adds its nodes to.
+func (b *Binding) Graph() *gorgonia.ExprGraph { return b.g }
+
+// uniqueName keeps node names distinct, so gorgonia never merges two inputs
+// that merely share a name.
+func (b *Binding) uniqueName(name string) string {
+	n := name
+	for i := 1; b.names[n]; i++ {
+		n = fmt.Sprintf("%s#%d", name, i)
+	}
+	b.names[n] = true
+	return n
+}
+
+// Input adds a graph input holding t (float32), such as a batch of images.
+func (b *Binding) Input(name string, t *tensor.Dense) *gorgonia.Node {
+	return gorgonia.NewTensor(b.g, t.Dtype(), t.Dims(), gorgonia.WithShape(t.Shape().Clone()...),
+		gorgonia.WithName(b.uniqueName(name)), gorgonia.WithValue(t))
+}
+
+// Param returns p's node in this graph, creating it on first use. Every
+// later call for the same parameter returns the same node, so a parameter
+// used twice gets one gradient that sums both uses.
+func (b *Binding) Param(p *Param) *gorgonia.Node {
+	if n, ok := b.nodes[p]; ok {
+		return n
+	}
+	n := gorgonia.NewTensor(b.g, tensor.Float32, p.value.Dims(), gorgonia.WithShape(p.value.Shape().Clone()...),
+		gorgonia.WithName(b.uniqueName(p.name)), gorgonia.WithValue(p.value))
+	b.nodes[p] = n
+	b.used = append(b.used, p)
+	return n
+}
+
+// Used lists the parameters the forward pass has asked for, in first-use
+// order.
+func (b *Binding) Used() []*Param { return append([]*Param(nil), b.used...) }
+
+// Backward adds to the graph the symbolic gradient of the scalar loss with
+// respect to every used parameter. Call it once, after the forward pass and
+// before Run. Every used parameter must influence the loss.
+func (b *Binding) Backward(loss *gorgonia.Node) error {
+	if b.backward {
+		return fmt.Errorf("backward: already called on this binding")
+	}
+	if len(b.used) == 0 {
+		return fmt.Errorf("backward: the forward pass used no parameters")
+	}
+	wrt := make(gorgonia.Nodes, len(b.used))
+	for i, p := range b.used {
+		wrt[i] = b.nodes[p]
+	}
+	grads, err := gorgonia.Grad(loss, wrt...)
+	if err != nil {
+		return fmt.Errorf("backward: %w", err)
+	}
+	b.grads, b.backward = grads, true
+	return nil
+}
+
+// Run executes the graph once. After a Backward it adds each used
+// parameter's gradient to the parameter (creating the gradient if it was
+// nil), so the optimizer can step.
+func (b *Binding) Run() error {
+	if b.ran {
+		return fmt.Errorf("run: this binding has already run; build a new one for the next pass")
+	}
+	b.ran = true
+	m := gorgonia.NewTapeMachine(b.g)
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		return fmt.Errorf("run graph: %w", err)
+	}
+	if !b.backward {
+		return nil
+	}
+	for i, p := range b.used {
+		g, err := float32Values(b.grads[i].Value())
+		if err != nil {
+			return fmt.Errorf("gradient of %s: %w", p.name, err)
+		}
+		if err := p.AccumulateGrad(g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// float32Values reads a gorgonia value as float32s.
+func float32Values(v gorgonia.Value) ([]float32, error) {
+	switch x := v.(type) {
+	case *tensor.Dense:
+		if x.Dtype() != tensor.Float32 {
+			return nil, fmt.Errorf("dtype %v, want float32", x.Dtype())
+		}
+		return x.Float32s(), nil
+	case *gorgonia.F32:
+		return []float32{float32(*x)}, nil
+	case nil:
+		return nil, fmt.Errorf("no value was computed")
+	}
+	return nil, fmt.Errorf("value of type %T, want a float32 tensor", v)
+}

@@ -1,0 +1,175 @@
+package nn
+
+import (
+	"strings"
+	"testing"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// linearNet has a weight used twice in its loss, a second parameter, and a
+// parameter the forward pass never touches.
+type linearNet struct {
+	Base
+	w, c, unused *Param
+}
+
+func newLinearNet() *linearNet {
+	n := &linearNet{}
+	n.w = n.AddParam("w", KindWeight, 2, 3)
+	n.c = n.AddParam("c", KindBias, 2)
+	n.unused = n.AddParam("unused", KindWeight, 4)
+	copy(n.w.Data(), []float32{1, 2, 3, -1, 0.5, 2})
+	copy(n.c.Data(), []float32{0.25, -3})
+	return n
+}
+
+// loss = sum((w·x)^2) + sum(w) + sum(c^2), so
+// dL/dw = 2·(w·x)·xᵀ + 1 and dL/dc = 2c.
+func (n *linearNet) loss(b *Binding, x *tensor.Dense) (*gorgonia.Node, error) {
+	xn := b.Input("x", x)
+	wn := b.Param(n.w)
+	out, err := gorgonia.Mul(wn, xn)
+	if err != nil {
+		return nil, err
+	}
+	sq := gorgonia.Must(gorgonia.Sum(gorgonia.Must(gorgonia.Square(out))))
+	again := gorgonia.Must(gorgonia.Sum(b.Param(n.w)))
+	cs := gorgonia.Must(gorgonia.Sum(gorgonia.Must(gorgonia.Square(b.Param(n.c)))))
+	return gorgonia.Add(gorgonia.Must(gorgonia.Add(sq, again)), cs)
+}
+
+func step(t *testing.T, n *linearNet) *Binding {
+	t.Helper()
+	b := NewBinding()
+	loss, err := n.loss(b, f32([]int{3, 1}, 1, -1, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Backward(loss); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestBindingGradients(t *testing.T) {
+	n := newLinearNet()
+	before := append([]float32(nil), n.w.Data()...)
+	b := step(t, n)
+
+	used := b.Used()
+	if len(used) != 2 || used[0] != n.w || used[1] != n.c {
+		t.Errorf("Used() = %v, want [w c]", used)
+	}
+	for i, v := range n.w.Data() {
+		if v != before[i] {
+			t.Fatalf("running the graph changed the parameter: %v -> %v", before, n.w.Data())
+		}
+	}
+	// w·x = [1-2+6, -1-0.5+4] = [5, 2.5]
+	wantW := []float32{2*5*1 + 1, 2*5*-1 + 1, 2*5*2 + 1, 2*2.5*1 + 1, 2*2.5*-1 + 1, 2*2.5*2 + 1}
+	wantC := []float32{0.5, -6}
+	check := func(what string, got, want []float32) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s = %v, want %v", what, got, want)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%s = %v, want %v", what, got, want)
+			}
+		}
+	}
+	check("grad w", n.w.GradData(), wantW)
+	check("grad c", n.c.GradData(), wantC)
+	if n.unused.Grad() != nil {
+		t.Errorf("an unused parameter got a gradient")
+	}
+
+	// A second pass without clearing accumulates, as PyTorch does.
+	step(t, n)
+	double := make([]float32, len(wantW))
+	for i := range wantW {
+		double[i] = 2 * wantW[i]
+	}
+	check("accumulated grad w", n.w.GradData(), double)
+
+	n.w.ZeroGrad(false)
+	check("grad w after ZeroGrad(false)", n.w.GradData(), make([]float32, 6))
+	n.w.ZeroGrad(true)
+	if n.w.Grad() != nil {
+		t.Errorf("ZeroGrad(true) left a gradient")
+	}
+	n.unused.ZeroGrad(false)
+	if n.unused.Grad() != nil {
+		t.Errorf("ZeroGrad(false) created a gradient")
+	}
+}
+
+func TestBindingForwardOnly(t *testing.T) {
+	n := newLinearNet()
+	b := NewBinding()
+	out, err := gorgonia.Mul(b.Param(n.w), b.Input("x", f32([]int{3, 1}, 1, 1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Run(); err != nil {
+		t.Fatal(err)
+	}
+	got := out.Value().Data().([]float32)
+	if got[0] != 6 || got[1] != 1.5 {
+		t.Errorf("forward = %v, want [6 1.5]", got)
+	}
+	if n.w.Grad() != nil {
+		t.Errorf("a forward-only run produced a gradient")
+	}
+}
+
+func TestBindingMisuse(t *testing.T) {
+	n := newLinearNet()
+	b := step(t, n)
+	if err := b.Run(); err == nil || !strings.Contains(err.Error(), "already run") {
+		t.Errorf("second Run: %v", err)
+	}
+
+	b = NewBinding()
+	loss, _ := n.loss(b, f32([]int{3, 1}, 1, 1, 1))
+	if err := b.Backward(loss); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Backward(loss); err == nil || !strings.Contains(err.Error(), "already called") {
+		t.Errorf("second Backward: %v", err)
+	}
+
+	b = NewBinding()
+	x := b.Input("x", f32([]int{2}, 1, 2))
+	if err := b.Backward(gorgonia.Must(gorgonia.Sum(x))); err == nil || !strings.Contains(err.Error(), "no parameters") {
+		t.Errorf("Backward without parameters: %v", err)
+	}
+
+	// A used parameter that does not reach the loss cannot be differentiated.
+	b = NewBinding()
+	b.Param(n.unused)
+	loss = gorgonia.Must(gorgonia.Sum(gorgonia.Must(gorgonia.Square(b.Param(n.c)))))
+	if err := b.Backward(loss); err == nil || !strings.Contains(err.Error(), "backward") {
+		t.Errorf("Backward with a parameter off the loss path: %v", err)
+	}
+}
+
+func TestBindingKeepsNamesDistinct(t *testing.T) {
+	a, c := &box{}, &box{}
+	pa := a.AddParam("w", KindWeight, 1)
+	pc := c.AddParam("w", KindWeight, 1)
+	b := NewBinding()
+	na, nc := b.Param(pa), b.Param(pc)
+	if na == nc || na.Name() == nc.Name() {
+		t.Errorf("two parameters named %q share node or name: %q, %q", pa.Name(), na.Name(), nc.Name())
+	}
+	if b.Param(pa) != na {
+		t.Errorf("a second Param call made a second node")
+	}
+}

@@ -1,0 +1,360 @@
+// Package nn holds the Module abstraction and the layers models are built
+// from, on top of gorgonia.
+//
+// A module is a tree node: it owns parameters (trainable float32 tensors)
+// and buffers (running statistics, counters) under local names, and child
+// modules under names, so every tensor's full name is its path from the root,
+// exactly as in a PyTorch state_dict ("backbone.layers.0.1.choices.
+// shuffle_3x3.branch2.0.conv.weight"). Tensors live in the modules, not in a
+// graph. A training step builds a fresh graph for the path in use:
+//
+//	b := nn.NewBinding()                     // a new *gorgonia.ExprGraph
+//	x := b.Input("x", images)
+//	logits, err := model.Forward(b, x)       // nodes only for the sampled path
+//	loss := ...                              // a scalar node
+//	err = b.Backward(loss)                   // symbolic gradients of used params
+//	err = b.Run()                            // run; add gradients to Param grads
+//	opt.Step()                               // steps params that have a gradient
+//
+// A module type embeds Base, registers its parameters, buffers and children
+// in its constructor, and implements Forward.
+package nn
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Module is anything built on Base: a node of the module tree.
+type Module interface {
+	base() *Base
+}
+
+// Layer is a module with one input and one output, which Sequential chains.
+type Layer interface {
+	Module
+	Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, error)
+}
+
+// Base holds a module's parameters, buffers, children, name and mode. Embed
+// it in every module type; its methods then apply to the whole subtree.
+type Base struct {
+	path     string
+	eval     bool
+	params   []*Param
+	buffers  []*Buffer
+	children []namedChild
+}
+
+type namedChild struct {
+	name string
+	m    Module
+}
+
+func (b *Base) base() *Base { return b }
+
+// Path is the module's full dotted name from the root ("" for the root).
+func (b *Base) Path() string { return b.path }
+
+func join(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "." + name
+}
+
+// CheckName reports whether name can name a parameter, buffer or child:
+// non-empty and without '.' (which separates path components) or '/' (which
+// checkpoints reserve). Constructors that take names from a config must call
+// it before AddChild, which panics on a bad name.
+func CheckName(name string) error {
+	if name == "" || strings.ContainsAny(name, "./") {
+		return fmt.Errorf("module name %q must be non-empty and contain neither '.' nor '/'", name)
+	}
+	return nil
+}
+
+func (b *Base) mustBeFree(name string) {
+	if err := CheckName(name); err != nil {
+		panic(err)
+	}
+	for _, p := range b.params {
+		if p.local == name {
+			panic(fmt.Sprintf("nn: %q is already a parameter of %q", name, b.path))
+		}
+	}
+	for _, x := range b.buffers {
+		if x.local == name {
+			panic(fmt.Sprintf("nn: %q is already a buffer of %q", name, b.path))
+		}
+	}
+	for _, c := range b.children {
+		if c.name == name {
+			panic(fmt.Sprintf("nn: %q is already a child of %q", name, b.path))
+		}
+	}
+}
+
+// AddParam registers a new zero-filled float32 parameter of the given shape
+// under name and returns it. It panics if name is invalid or taken, which is
+// a bug in the module's constructor.
+func (b *Base) AddParam(name string, kind Kind, shape ...int) *Param {
+	b.mustBeFree(name)
+	p := newParam(name, kind, shape)
+	p.name = join(b.path, name)
+	b.params = append(b.params, p)
+	return p
+}
+
+// AddBuffer registers t as a buffer under name and returns it; the module
+// keeps using t, so updates to it show in the state dict. It panics if name
+// is invalid or taken.
+func (b *Base) AddBuffer(name string, t *tensor.Dense) *Buffer {
+	b.mustBeFree(name)
+	x := &Buffer{local: name, name: join(b.path, name), value: t}
+	b.buffers = append(b.buffers, x)
+	return x
+}
+
+// AddChild registers m under name and renames every tensor in m's subtree
+// to its full path. It panics if name is invalid or taken.
+func (b *Base) AddChild(name string, m Module) {
+	b.mustBeFree(name)
+	b.children = append(b.children, namedChild{name, m})
+	m.base().setPath(join(b.path, name))
+}
+
+// ReplaceChild puts m in place of the child called name, keeping its
+// position, as a mutator does when it turns a placeholder into a searchable
+// op.
+func (b *Base) ReplaceChild(name string, m Module) error {
+	for i := range b.children {
+		if b.children[i].name == name {
+			b.children[i].m = m
+			m.base().setPath(join(b.path, name))
+			return nil
+		}
+	}
+	return fmt.Errorf("module %q has no child %q (children: %s)", b.path, name, strings.Join(b.ChildNames(), ", "))
+}
+
+// RemoveChild drops the child called name and all its tensors, as
+// retraining does with the ops a subnet did not choose.
+func (b *Base) RemoveChild(name string) error {
+	for i := range b.children {
+		if b.children[i].name == name {
+			b.children = append(b.children[:i], b.children[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("module %q has no child %q (children: %s)", b.path, name, strings.Join(b.ChildNames(), ", "))
+}
+
+// Child returns the child called name, or nil.
+func (b *Base) Child(name string) Module {
+	for _, c := range b.children {
+		if c.name == name {
+			return c.m
+		}
+	}
+	return nil
+}
+
+// ChildNames lists the children's names in registration order.
+func (b *Base) ChildNames() []string {
+	out := make([]string, len(b.children))
+	for i, c := range b.children {
+		out[i] = c.name
+	}
+	return out
+}
+
+func (b *Base) setPath(path string) {
+	b.path = path
+	for _, p := range b.params {
+		p.name = join(path, p.local)
+	}
+	for _, x := range b.buffers {
+		x.name = join(path, x.local)
+	}
+	for _, c := range b.children {
+		c.m.base().setPath(join(path, c.name))
+	}
+}
+
+// Training reports whether the module is in training mode (the default).
+func (b *Base) Training() bool { return !b.eval }
+
+// SetTraining puts the module and its whole subtree in training mode (true)
+// or evaluation mode (false), as PyTorch's train(mode).
+func (b *Base) SetTraining(on bool) {
+	b.eval = !on
+	for _, c := range b.children {
+		c.m.base().SetTraining(on)
+	}
+}
+
+// walk visits the subtree depth first, a module's own tensors before its
+// children's, which is PyTorch's state_dict order.
+func (b *Base) walk(prefix string, visit func(prefix string, m *Base)) {
+	visit(prefix, b)
+	for _, c := range b.children {
+		c.m.base().walk(join(prefix, c.name), visit)
+	}
+}
+
+// NamedParameters returns every parameter of the subtree in PyTorch's order;
+// each carries its full name (Param.Name).
+func (b *Base) NamedParameters() []*Param {
+	var out []*Param
+	b.walk("", func(_ string, m *Base) { out = append(out, m.params...) })
+	return out
+}
+
+// NamedBuffers returns every buffer of the subtree in PyTorch's order.
+func (b *Base) NamedBuffers() []*Buffer {
+	var out []*Buffer
+	b.walk("", func(_ string, m *Base) { out = append(out, m.buffers...) })
+	return out
+}
+
+// StateDict maps the name of every parameter and buffer, relative to this
+// module (full names when called on the root), to its live tensor. The
+// tensors alias the module's; clone them to keep a snapshot.
+func (b *Base) StateDict() map[string]*tensor.Dense {
+	out := map[string]*tensor.Dense{}
+	b.walk("", func(prefix string, m *Base) {
+		for _, p := range m.params {
+			out[join(prefix, p.local)] = p.value
+		}
+		for _, x := range m.buffers {
+			out[join(prefix, x.local)] = x.value
+		}
+	})
+	return out
+}
+
+// LoadReport lists what LoadStateDict could not match.
+type LoadReport struct {
+	// Missing are the module's keys the state dict lacks.
+	Missing []string
+	// Unexpected are the state dict's keys the module lacks.
+	Unexpected []string
+	// Mismatched describes keys present on both sides whose shape or dtype
+	// differ; those tensors are left as they were.
+	Mismatched []string
+}
+
+// Clean reports whether every key matched.
+func (r LoadReport) Clean() bool {
+	return len(r.Missing) == 0 && len(r.Unexpected) == 0 && len(r.Mismatched) == 0
+}
+
+// String summarises the report in one line per kind of problem.
+func (r LoadReport) String() string {
+	var parts []string
+	if len(r.Missing) > 0 {
+		parts = append(parts, "missing keys: "+strings.Join(r.Missing, ", "))
+	}
+	if len(r.Unexpected) > 0 {
+		parts = append(parts, "unexpected keys: "+strings.Join(r.Unexpected, ", "))
+	}
+	if len(r.Mismatched) > 0 {
+		parts = append(parts, "mismatched: "+strings.Join(r.Mismatched, "; "))
+	}
+	if len(parts) == 0 {
+		return "all keys matched"
+	}
+	return strings.Join(parts, "\n")
+}
+
+// LoadStateDict copies the values of sd into the module's parameters and
+// buffers with the same names (relative to this module). Shapes must match
+// exactly, except that a 0-d scalar and a one-element tensor are
+// interchangeable; dtypes must match. It returns what did not match. In
+// strict mode any missing, unexpected or mismatched key is an error and
+// nothing is copied; otherwise the matching tensors are copied and the rest
+// reported, as mmcv's load_checkpoint(strict=False) does.
+func (b *Base) LoadStateDict(sd map[string]*tensor.Dense, strict bool) (LoadReport, error) {
+	own := b.StateDict()
+	var rep LoadReport
+	var matched []string
+	for _, k := range sortedKeys(own) {
+		src, ok := sd[k]
+		if !ok {
+			rep.Missing = append(rep.Missing, k)
+			continue
+		}
+		if why := mismatch(own[k], src); why != "" {
+			rep.Mismatched = append(rep.Mismatched, k+": "+why)
+			continue
+		}
+		matched = append(matched, k)
+	}
+	for _, k := range sortedKeys(sd) {
+		if _, ok := own[k]; !ok {
+			rep.Unexpected = append(rep.Unexpected, k)
+		}
+	}
+	if strict && !rep.Clean() {
+		return rep, fmt.Errorf("load state dict (strict): %s", rep)
+	}
+	for _, k := range matched {
+		copyInto(own[k], sd[k])
+	}
+	return rep, nil
+}
+
+func mismatch(dst, src *tensor.Dense) string {
+	if dst.Dtype() != src.Dtype() {
+		return fmt.Sprintf("dtype %v in the state dict, %v in the model", src.Dtype(), dst.Dtype())
+	}
+	ds, ss := dims(dst), dims(src)
+	if len(ds) == len(ss) {
+		same := true
+		for i := range ds {
+			same = same && ds[i] == ss[i]
+		}
+		if same {
+			return ""
+		}
+	}
+	if dst.Shape().TotalSize() == 1 && src.Shape().TotalSize() == 1 && (len(ds) == 0 || len(ss) == 0) {
+		return ""
+	}
+	return fmt.Sprintf("shape %v in the state dict, %v in the model", ss, ds)
+}
+
+// dims is a tensor's shape with a 0-d scalar as the empty shape.
+func dims(t *tensor.Dense) []int {
+	if t.IsScalar() {
+		return []int{}
+	}
+	return t.Shape()
+}
+
+func copyInto(dst, src *tensor.Dense) {
+	switch dst.Dtype() {
+	case tensor.Float32:
+		copy(dst.Float32s(), src.Float32s())
+	case tensor.Float64:
+		copy(dst.Float64s(), src.Float64s())
+	case tensor.Int64:
+		copy(dst.Int64s(), src.Int64s())
+	case tensor.Int32:
+		copy(dst.Int32s(), src.Int32s())
+	}
+}
+
+func sortedKeys(m map[string]*tensor.Dense) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,275 @@
+// Package optim holds optimizers that update nn.Param values from their
+// gradients.
+package optim
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/razorgo/razor/models/nn"
+	"gorgonia.org/tensor"
+)
+
+// SGDConfig is torch.optim.SGD's settings.
+type SGDConfig struct {
+	// LR is the base learning rate.
+	LR float64 `json:"lr"`
+	// Momentum is the momentum factor (0 disables momentum).
+	Momentum float64 `json:"momentum"`
+	// Dampening scales the gradient added to the momentum buffer by
+	// (1 - Dampening) from the second step on.
+	Dampening float64 `json:"dampening"`
+	// WeightDecay is the base L2 penalty added to the gradient.
+	WeightDecay float64 `json:"weight_decay"`
+	// Nesterov switches to Nesterov momentum; it needs Momentum > 0 and
+	// Dampening == 0.
+	Nesterov bool `json:"nesterov"`
+}
+
+// group is a set of parameters sharing a learning rate and weight decay, as
+// a PyTorch param_group.
+type group struct {
+	initialLR   float64
+	lr          float64
+	weightDecay float64
+}
+
+type entry struct {
+	name  string
+	p     *nn.Param
+	group int
+}
+
+// SGD is stochastic gradient descent with momentum and weight decay, equal
+// to torch.optim.SGD step for step (float32 arithmetic in the same order).
+// For each parameter p with gradient g, weight decay wd, learning rate lr:
+//
+//	d = g + wd*p
+//	buf = d on the parameter's first step, else momentum*buf + (1-dampening)*d
+//	d = d + momentum*buf if Nesterov, else buf
+//	p = p - lr*d
+//
+// Momentum buffers are kept by parameter name, because the parameters used
+// change from one iteration to the next in a supernet. A parameter whose
+// gradient is nil (nn.Param.Grad) is skipped: it is not moved and its
+// momentum buffer is left as it was, exactly as PyTorch skips parameters
+// whose .grad is None. Whether an unused parameter has a nil gradient
+// depends on how gradients are cleared: ZeroGrad(true) makes them nil (what
+// torch 2.x does by default), ZeroGrad(false) keeps zero-filled gradients on
+// every parameter that was ever used, so those keep being stepped with a
+// zero gradient (weight decay and momentum still move them), which is what
+// mmcv 1.x on torch 1.x, and so the reference mmrazor supernet training, did.
+type SGD struct {
+	cfg     SGDConfig
+	entries []entry
+	groups  []group
+	buf     map[string][]float32
+	scratch []float32
+}
+
+// NewSGD builds an SGD optimizer over params (normally the root module's
+// NamedParameters), applying paramwise (nil for none) to give each parameter
+// its learning-rate and weight-decay multipliers.
+func NewSGD(params []*nn.Param, cfg SGDConfig, paramwise *Paramwise) (*SGD, error) {
+	if cfg.LR < 0 || cfg.Momentum < 0 || cfg.WeightDecay < 0 || math.IsNaN(cfg.LR+cfg.Momentum+cfg.WeightDecay+cfg.Dampening) {
+		return nil, fmt.Errorf("SGD: lr %v, momentum %v and weight_decay %v must be non-negative numbers", cfg.LR, cfg.Momentum, cfg.WeightDecay)
+	}
+	if cfg.Nesterov && (cfg.Momentum <= 0 || cfg.Dampening != 0) {
+		return nil, fmt.Errorf("SGD: nesterov needs momentum > 0 and dampening 0, got momentum %v and dampening %v", cfg.Momentum, cfg.Dampening)
+	}
+	o := &SGD{cfg: cfg, buf: map[string][]float32{}}
+	type key struct{ lr, decay float64 }
+	groupOf := map[key]int{}
+	seen := map[string]bool{}
+	for _, p := range params {
+		if seen[p.Name()] {
+			return nil, fmt.Errorf("SGD: two parameters are named %q", p.Name())
+		}
+		seen[p.Name()] = true
+		lrMult, decayMult := paramwise.multipliers(p)
+		k := key{cfg.LR * lrMult, cfg.WeightDecay * decayMult}
+		g, ok := groupOf[k]
+		if !ok {
+			g = len(o.groups)
+			groupOf[k] = g
+			o.groups = append(o.groups, group{initialLR: k.lr, lr: k.lr, weightDecay: k.decay})
+		}
+		o.entries = append(o.entries, entry{name: p.Name(), p: p, group: g})
+	}
+	return o, nil
+}
+
+// Step updates every parameter that has a gradient, as the type's
+// documentation describes.
+func (o *SGD) Step() {
+	momentum := float32(o.cfg.Momentum)
+	keep := float32(1 - o.cfg.Dampening)
+	for _, e := range o.entries {
+		g := e.p.GradData()
+		if g == nil {
+			continue
+		}
+		grp := o.groups[e.group]
+		wd, step := float32(grp.weightDecay), float32(-grp.lr)
+		w := e.p.Data()
+		if cap(o.scratch) < len(g) {
+			o.scratch = make([]float32, len(g))
+		}
+		d := o.scratch[:len(g)]
+		if wd != 0 {
+			for i := range d {
+				d[i] = g[i] + wd*w[i]
+			}
+		} else {
+			copy(d, g)
+		}
+		if momentum != 0 {
+			buf, ok := o.buf[e.name]
+			if !ok {
+				buf = append([]float32(nil), d...)
+				o.buf[e.name] = buf
+			} else {
+				for i := range buf {
+					buf[i] = buf[i]*momentum + keep*d[i]
+				}
+			}
+			if o.cfg.Nesterov {
+				for i := range d {
+					d[i] += momentum * buf[i]
+				}
+			} else {
+				d = buf
+			}
+		}
+		for i := range w {
+			w[i] += step * d[i]
+		}
+	}
+}
+
+// ZeroGrad clears the gradient of every parameter; see nn.Param.ZeroGrad for
+// what setToNone changes.
+func (o *SGD) ZeroGrad(setToNone bool) {
+	for _, e := range o.entries {
+		e.p.ZeroGrad(setToNone)
+	}
+}
+
+// SetLR sets each group's learning rate to policy(the group's initial
+// learning rate), which is how mmcv's learning-rate hooks update every
+// param_group (each group's initial_lr is the base lr times its
+// multiplier).
+func (o *SGD) SetLR(policy func(initialLR float64) float64) {
+	for i := range o.groups {
+		o.groups[i].lr = policy(o.groups[i].initialLR)
+	}
+}
+
+// LR is the current learning rate of the first parameter's group (what mmcv
+// logs as lr), or 0 without parameters.
+func (o *SGD) LR() float64 {
+	if len(o.entries) == 0 {
+		return 0
+	}
+	return o.groups[o.entries[0].group].lr
+}
+
+// ParamLR returns the current learning rate and weight decay of the named
+// parameter.
+func (o *SGD) ParamLR(name string) (lr, weightDecay float64, ok bool) {
+	for _, e := range o.entries {
+		if e.name == name {
+			g := o.groups[e.group]
+			return g.lr, g.weightDecay, true
+		}
+	}
+	return 0, 0, false
+}
+
+// momentumPrefix starts the key of every momentum buffer in StateDict.
+const momentumPrefix = "momentum_buffer/"
+
+// SGDState is the non-tensor part of the optimizer state, for checkpoints.
+type SGDState struct {
+	// Type is "SGD".
+	Type string `json:"type"`
+	// Config is the optimizer's settings.
+	Config SGDConfig `json:"config"`
+	// LRs are the current learning rates, by group in the order
+	// parameters first appear.
+	LRs []float64 `json:"lrs"`
+}
+
+// StateDict returns the momentum buffers, keyed "momentum_buffer/" + the
+// parameter name (copies), and the non-tensor state. Only parameters that
+// have taken a step have a buffer.
+func (o *SGD) StateDict() (map[string]*tensor.Dense, json.RawMessage, error) {
+	ts := make(map[string]*tensor.Dense, len(o.buf))
+	for _, e := range o.entries {
+		if b, ok := o.buf[e.name]; ok {
+			ts[momentumPrefix+e.name] = tensor.New(tensor.WithShape(e.p.Shape().Clone()...), tensor.WithBacking(append([]float32(nil), b...)))
+		}
+	}
+	st := SGDState{Type: "SGD", Config: o.cfg}
+	for _, g := range o.groups {
+		st.LRs = append(st.LRs, g.lr)
+	}
+	js, err := json.Marshal(st)
+	if err != nil {
+		return nil, nil, fmt.Errorf("SGD state: %w", err)
+	}
+	return ts, js, nil
+}
+
+// LoadStateDict restores what StateDict returned. Parameters without a
+// saved buffer start fresh (their next step initialises the buffer); a
+// buffer for an unknown parameter, a buffer of the wrong size, or a state
+// from a differently configured optimizer is an error naming it.
+func (o *SGD) LoadStateDict(ts map[string]*tensor.Dense, state json.RawMessage) error {
+	var st SGDState
+	if err := json.Unmarshal(state, &st); err != nil {
+		return fmt.Errorf("SGD state: %w", err)
+	}
+	if st.Type != "SGD" {
+		return fmt.Errorf("SGD state: saved optimizer type is %q, want \"SGD\"", st.Type)
+	}
+	if st.Config != o.cfg {
+		return fmt.Errorf("SGD state: saved settings %+v differ from this optimizer's %+v", st.Config, o.cfg)
+	}
+	if len(st.LRs) != len(o.groups) {
+		return fmt.Errorf("SGD state: %d saved learning rates for %d parameter groups", len(st.LRs), len(o.groups))
+	}
+	byName := make(map[string]*nn.Param, len(o.entries))
+	for _, e := range o.entries {
+		byName[e.name] = e.p
+	}
+	bufs := make(map[string][]float32, len(ts))
+	keys := make([]string, 0, len(ts))
+	for k := range ts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		name, ok := strings.CutPrefix(k, momentumPrefix)
+		if !ok {
+			return fmt.Errorf("SGD state: unexpected tensor %q (want %s<param name>)", k, momentumPrefix)
+		}
+		p, ok := byName[name]
+		if !ok {
+			return fmt.Errorf("SGD state: momentum buffer for %q, which this optimizer does not have", name)
+		}
+		t := ts[k]
+		if t.Dtype() != tensor.Float32 || t.Shape().TotalSize() != p.Shape().TotalSize() {
+			return fmt.Errorf("SGD state: momentum buffer for %q is %v %v, want float32 %v", name, t.Dtype(), t.Shape(), p.Shape())
+		}
+		bufs[name] = append([]float32(nil), t.Float32s()...)
+	}
+	o.buf = bufs
+	for i, lr := range st.LRs {
+		o.groups[i].lr = lr
+	}
+	return nil
+}
