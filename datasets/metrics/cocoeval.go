@@ -100,6 +100,12 @@ func EvaluateBBox(gt *GroundTruth, dets []Detection, p Params) (*Eval, error) {
 	if err != nil {
 		return nil, err
 	}
+	// GroundTruth's fields are exported and may have been edited since it
+	// was built; validating again keeps the indexes below trustworthy.
+	gt, err = NewGroundTruth(gt.Source, gt.Images, gt.Annotations, gt.Categories)
+	if err != nil {
+		return nil, fmt.Errorf("coco eval: %w", err)
+	}
 	for i, d := range dets {
 		if err := gt.checkDetection(d); err != nil {
 			return nil, fmt.Errorf("coco eval: detection %d: %w", i, err)

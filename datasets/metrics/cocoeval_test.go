@@ -329,3 +329,15 @@ func BenchmarkEvaluateBBox5000(b *testing.B) {
 		}
 	}
 }
+
+func TestEvaluateBBoxRevalidatesEditedGroundTruth(t *testing.T) {
+	gt, err := NewGroundTruth("gt.json", []Image{{ID: 1}}, nil, []Category{{ID: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gt.Annotations = append(gt.Annotations, Annotation{ID: 1, ImageID: 2, CategoryID: 1, BBox: [4]float64{0, 0, 1, 1}, Area: 1})
+	_, err = EvaluateBBox(gt, nil, Params{})
+	if err == nil || !strings.Contains(err.Error(), "image_id 2, which is not in \"images\"") {
+		t.Errorf("error = %v, want one saying image_id 2 is not listed", err)
+	}
+}

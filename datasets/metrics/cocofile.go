@@ -49,7 +49,9 @@ type Detection struct {
 }
 
 // GroundTruth is a validated COCO instances ground truth, indexed for
-// evaluation. Build it with LoadCOCOGT, ParseCOCOGT or NewGroundTruth.
+// checking detections. Build it with LoadCOCOGT, ParseCOCOGT or
+// NewGroundTruth; EvaluateBBox validates the fields again, so edits made
+// after building are checked rather than trusted.
 type GroundTruth struct {
 	// Source names where the ground truth came from (a file path, or what
 	// the caller passed to NewGroundTruth); error messages quote it.
