@@ -120,6 +120,17 @@ func (b *Base) AddBuffer(name string, t *tensor.Dense) *Buffer {
 	return x
 }
 
+// AddCounter registers the int64 that v points to as a 0-d int64 buffer
+// under name, for counters a layer keeps outside any tensor (such as
+// ops.BatchNormState.NumBatchesTracked). The state dict reads the counter
+// and loading a state dict writes it. It panics if name is invalid or taken.
+func (b *Base) AddCounter(name string, v *int64) *Buffer {
+	b.mustBeFree(name)
+	x := &Buffer{local: name, name: join(b.path, name), value: tensor.New(tensor.WithShape(), tensor.WithBacking([]int64{*v})), counter: v}
+	b.buffers = append(b.buffers, x)
+	return x
+}
+
 // AddChild registers m under name and renames every tensor in m's subtree
 // to its full path. It panics if name is invalid or taken.
 func (b *Base) AddChild(name string, m Module) {
@@ -198,6 +209,19 @@ func (b *Base) SetTraining(on bool) {
 	}
 }
 
+// Walk calls visit for m and every module below it, depth first in
+// registration order, with each module's path relative to m.
+func Walk(m Module, visit func(path string, m Module)) {
+	var rec func(prefix string, m Module)
+	rec = func(prefix string, m Module) {
+		visit(prefix, m)
+		for _, c := range m.base().children {
+			rec(join(prefix, c.name), c.m)
+		}
+	}
+	rec("", m)
+}
+
 // walk visits the subtree depth first, a module's own tensors before its
 // children's, which is PyTorch's state_dict order.
 func (b *Base) walk(prefix string, visit func(prefix string, m *Base)) {
@@ -223,16 +247,33 @@ func (b *Base) NamedBuffers() []*Buffer {
 }
 
 // StateDict maps the name of every parameter and buffer, relative to this
-// module (full names when called on the root), to its live tensor. The
-// tensors alias the module's; clone them to keep a snapshot.
+// module (full names when called on the root), to its tensor. Parameter and
+// tensor-buffer entries alias the module's tensors (clone them to keep a
+// snapshot); counter entries are snapshots.
 func (b *Base) StateDict() map[string]*tensor.Dense {
 	out := map[string]*tensor.Dense{}
+	for _, e := range b.stateEntries() {
+		out[e.name] = e.value
+	}
+	return out
+}
+
+// stateEntry is one tensor of the state dict and, for buffers, the buffer
+// to notify after loading into it.
+type stateEntry struct {
+	name  string
+	value *tensor.Dense
+	buf   *Buffer
+}
+
+func (b *Base) stateEntries() []stateEntry {
+	var out []stateEntry
 	b.walk("", func(prefix string, m *Base) {
 		for _, p := range m.params {
-			out[join(prefix, p.local)] = p.value
+			out = append(out, stateEntry{join(prefix, p.local), p.value, nil})
 		}
 		for _, x := range m.buffers {
-			out[join(prefix, x.local)] = x.value
+			out = append(out, stateEntry{join(prefix, x.local), x.Value(), x})
 		}
 	})
 	return out
@@ -280,31 +321,37 @@ func (r LoadReport) String() string {
 // nothing is copied; otherwise the matching tensors are copied and the rest
 // reported, as mmcv's load_checkpoint(strict=False) does.
 func (b *Base) LoadStateDict(sd map[string]*tensor.Dense, strict bool) (LoadReport, error) {
-	own := b.StateDict()
+	entries := b.stateEntries()
+	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+	own := make(map[string]bool, len(entries))
 	var rep LoadReport
-	var matched []string
-	for _, k := range sortedKeys(own) {
-		src, ok := sd[k]
+	var matched []stateEntry
+	for _, e := range entries {
+		own[e.name] = true
+		src, ok := sd[e.name]
 		if !ok {
-			rep.Missing = append(rep.Missing, k)
+			rep.Missing = append(rep.Missing, e.name)
 			continue
 		}
-		if why := mismatch(own[k], src); why != "" {
-			rep.Mismatched = append(rep.Mismatched, k+": "+why)
+		if why := mismatch(e.value, src); why != "" {
+			rep.Mismatched = append(rep.Mismatched, e.name+": "+why)
 			continue
 		}
-		matched = append(matched, k)
+		matched = append(matched, e)
 	}
 	for _, k := range sortedKeys(sd) {
-		if _, ok := own[k]; !ok {
+		if !own[k] {
 			rep.Unexpected = append(rep.Unexpected, k)
 		}
 	}
 	if strict && !rep.Clean() {
 		return rep, fmt.Errorf("load state dict (strict): %s", rep)
 	}
-	for _, k := range matched {
-		copyInto(own[k], sd[k])
+	for _, e := range matched {
+		copyInto(e.value, sd[e.name])
+		if e.buf != nil {
+			e.buf.stored()
+		}
 	}
 	return rep, nil
 }

@@ -139,9 +139,10 @@ func (p *Param) AccumulateGrad(g []float32) error {
 // dict, such as BatchNorm's running statistics (float32) or its
 // num_batches_tracked counter (an int64 scalar).
 type Buffer struct {
-	local string
-	name  string
-	value *tensor.Dense
+	local   string
+	name    string
+	value   *tensor.Dense
+	counter *int64
 }
 
 // Name is the buffer's full dotted name, as for Param.
@@ -150,6 +151,19 @@ func (b *Buffer) Name() string { return b.name }
 // LocalName is the name the owning module gave the buffer.
 func (b *Buffer) LocalName() string { return b.local }
 
-// Value is the buffer's tensor; the owning layer reads and updates it in
-// place.
-func (b *Buffer) Value() *tensor.Dense { return b.value }
+// Value is the buffer's tensor. A tensor buffer is live: the owning layer
+// reads and updates it in place. A counter buffer (Base.AddCounter) returns
+// a 0-d int64 tensor holding the counter's value at the time of the call.
+func (b *Buffer) Value() *tensor.Dense {
+	if b.counter != nil {
+		b.value.Int64s()[0] = *b.counter
+	}
+	return b.value
+}
+
+// stored writes a newly loaded value through to a counter.
+func (b *Buffer) stored() {
+	if b.counter != nil {
+		*b.counter = b.value.Int64s()[0]
+	}
+}

@@ -1,0 +1,92 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/razorgo/razor/models/ops"
+	"gorgonia.org/gorgonia"
+)
+
+// ReLU is the rectifier max(0, x); it has no parameters.
+type ReLU struct {
+	Base
+}
+
+// NewReLU returns a ReLU layer.
+func NewReLU() *ReLU { return &ReLU{} }
+
+// Forward applies max(0, x) elementwise.
+func (r *ReLU) Forward(_ *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
+	y, err := ops.ReLU(x)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.Path(), err)
+	}
+	return y, nil
+}
+
+// ConvModuleConfig describes mmcv's ConvModule: a square convolution, then
+// optionally BatchNorm2d, then optionally ReLU. Zero Stride, Dilation and
+// Groups mean 1.
+type ConvModuleConfig struct {
+	In, Out  int
+	Kernel   int
+	Stride   int
+	Padding  int
+	Dilation int
+	Groups   int
+	// Norm adds a BatchNorm2d after the convolution.
+	Norm bool
+	// ReLU adds a ReLU at the end.
+	ReLU bool
+}
+
+// ConvModule is mmcv's ConvModule with its child names: "conv" and, with a
+// norm, "bn". The convolution has a bias exactly when there is no norm
+// (mmcv's bias="auto"). The activation has no parameters and so no name in
+// the state dict.
+type ConvModule struct {
+	Base
+	// Conv is the convolution; BN is nil without a norm.
+	Conv *Conv2d
+	BN   *BatchNorm2d
+	relu bool
+}
+
+// NewConvModule builds a ConvModule.
+func NewConvModule(cfg ConvModuleConfig) (*ConvModule, error) {
+	conv, err := NewConv2d(Conv2dConfig{
+		In: cfg.In, Out: cfg.Out, Kernel: cfg.Kernel, Stride: cfg.Stride,
+		Padding: cfg.Padding, Dilation: cfg.Dilation, Groups: cfg.Groups, Bias: !cfg.Norm,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("conv module: %w", err)
+	}
+	m := &ConvModule{Conv: conv, relu: cfg.ReLU}
+	m.AddChild("conv", conv)
+	if cfg.Norm {
+		if m.BN, err = NewBatchNorm2d(cfg.Out); err != nil {
+			return nil, fmt.Errorf("conv module: %w", err)
+		}
+		m.AddChild("bn", m.BN)
+	}
+	return m, nil
+}
+
+// Forward runs conv, norm and activation.
+func (m *ConvModule) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
+	y, err := m.Conv.Forward(b, x)
+	if err != nil {
+		return nil, err
+	}
+	if m.BN != nil {
+		if y, err = m.BN.Forward(b, y); err != nil {
+			return nil, err
+		}
+	}
+	if m.relu {
+		if y, err = ops.ReLU(y); err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Path(), err)
+		}
+	}
+	return y, nil
+}
