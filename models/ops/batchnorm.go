@@ -1,0 +1,524 @@
+package ops
+
+import (
+	"errors"
+	"fmt"
+	"hash"
+	"math"
+
+	"github.com/chewxy/hm"
+	"github.com/razorgo/razor/models/ops/blas"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// BatchNormMode selects the statistics BatchNorm2d normalizes with and what
+// happens to the running statistics.
+type BatchNormMode int
+
+const (
+	// BNTrain normalizes with the batch's mean and biased variance and, once
+	// per execution of the node, folds them into the running statistics:
+	// running = (1-momentum)·running + momentum·batch, using the unbiased
+	// batch variance for RunningVar (PyTorch's training mode).
+	BNTrain BatchNormMode = iota
+	// BNEval normalizes with the running statistics and changes nothing.
+	BNEval
+	// BNRecalibrate normalizes with batch statistics like BNTrain but leaves
+	// the running statistics alone; instead it accumulates every batch's
+	// mean and unbiased variance, weighted by the batch size, until
+	// BatchNormState.FinishRecalibration stores their exact averages.
+	BNRecalibrate
+)
+
+func (m BatchNormMode) String() string {
+	switch m {
+	case BNTrain:
+		return "train"
+	case BNEval:
+		return "eval"
+	case BNRecalibrate:
+		return "recalibrate"
+	}
+	return fmt.Sprintf("BatchNormMode(%d)", int(m))
+}
+
+// BatchNormState is the explicit state of one BatchNorm2d layer, the
+// buffers a PyTorch checkpoint stores as running_mean, running_var and
+// num_batches_tracked. The op reads and writes it when the graph runs,
+// so one state must not be used by two graphs running at the same time.
+//
+// Recalibration re-estimates the statistics of a trained network (for a
+// subnet sampled from a supernet) as an exact average over N batches:
+// run N forward passes in BNRecalibrate mode, then call
+// FinishRecalibration. The average weights each batch by its size, as
+// mmrazor's CalibrateBNMixin does; with equal batches it equals what
+// PyTorch's cumulative average (momentum=None) leaves after
+// reset_running_stats and N training-mode batches. The official DetNAS
+// search code instead resets the statistics to mean 0, variance 1 and runs
+// training-mode batches with momentum 0.1, an exponential average dominated
+// by the last few batches; ResetRunningStats followed by BNTrain forwards
+// reproduces that.
+type BatchNormState struct {
+	// RunningMean and RunningVar are float32 vectors with one element per
+	// channel.
+	RunningMean, RunningVar *tensor.Dense
+	// NumBatchesTracked counts training-mode executions (and recalibration
+	// batches, see FinishRecalibration).
+	NumBatchesTracked int64
+	// Momentum is the weight of a new batch in the running statistics.
+	Momentum float64
+	// Eps is added to the variance before taking its square root.
+	Eps float64
+
+	recal recalibration
+}
+
+// recalibration accumulates size-weighted batch statistics.
+type recalibration struct {
+	mean, variance []float64
+	samples        float64
+	batches        int64
+}
+
+// NewBatchNormState returns the state of a fresh PyTorch BatchNorm2d with
+// the given number of channels: running mean 0, running variance 1,
+// momentum 0.1, eps 1e-5.
+func NewBatchNormState(channels int) *BatchNormState {
+	s := &BatchNormState{
+		RunningMean: tensor.New(tensor.WithShape(channels), tensor.Of(tensor.Float32)),
+		RunningVar:  tensor.New(tensor.WithShape(channels), tensor.Of(tensor.Float32)),
+		Momentum:    0.1,
+		Eps:         1e-5,
+	}
+	s.ResetRunningStats()
+	return s
+}
+
+// Channels is the number of channels the state describes.
+func (s *BatchNormState) Channels() int { return s.RunningMean.Shape().TotalSize() }
+
+// ResetRunningStats sets the running mean to 0, the running variance to 1
+// and NumBatchesTracked to 0, like PyTorch's reset_running_stats.
+func (s *BatchNormState) ResetRunningStats() {
+	clear(s.RunningMean.Float32s())
+	for i := range s.RunningVar.Float32s() {
+		s.RunningVar.Float32s()[i] = 1
+	}
+	s.NumBatchesTracked = 0
+}
+
+// FinishRecalibration stores the averages accumulated by BNRecalibrate
+// executions as the running statistics, adds the number of batches to
+// NumBatchesTracked (mmrazor runs its calibration batches in training mode,
+// which counts them) and clears the accumulators. It reports false, and
+// changes nothing, when no batch was accumulated since the last call: a
+// layer the recalibrated subnet does not use keeps its statistics.
+func (s *BatchNormState) FinishRecalibration() bool {
+	r := &s.recal
+	if r.batches == 0 {
+		return false
+	}
+	mean, variance := s.RunningMean.Float32s(), s.RunningVar.Float32s()
+	for c := range mean {
+		mean[c] = float32(r.mean[c] / r.samples)
+		variance[c] = float32(r.variance[c] / r.samples)
+	}
+	s.NumBatchesTracked += r.batches
+	s.recal = recalibration{}
+	return true
+}
+
+// DiscardRecalibration drops whatever BNRecalibrate executions have
+// accumulated since the last FinishRecalibration.
+func (s *BatchNormState) DiscardRecalibration() { s.recal = recalibration{} }
+
+// validate checks the state fits c channels.
+func (s *BatchNormState) validate(c int) error {
+	switch {
+	case s == nil:
+		return errors.New("state is nil")
+	case s.RunningMean == nil || s.RunningVar == nil:
+		return errors.New("state has no running statistics")
+	case s.RunningMean.Dtype() != tensor.Float32 || s.RunningVar.Dtype() != tensor.Float32:
+		return fmt.Errorf("running statistics are %v and %v, want float32", s.RunningMean.Dtype(), s.RunningVar.Dtype())
+	case !s.RunningMean.Shape().Eq(tensor.Shape{c}) || !s.RunningVar.Shape().Eq(tensor.Shape{c}):
+		return fmt.Errorf("running statistics have shapes %v and %v, want (%d)", s.RunningMean.Shape(), s.RunningVar.Shape(), c)
+	case !(s.Momentum >= 0 && s.Momentum <= 1):
+		return fmt.Errorf("momentum %g is outside [0, 1]", s.Momentum)
+	case !(s.Eps > 0):
+		return fmt.Errorf("eps %g must be positive", s.Eps)
+	}
+	return nil
+}
+
+// BatchNorm2d normalizes x (N×C×H×W) per channel and applies the affine
+// gamma·x̂ + beta (gamma and beta have C elements), like
+// torch.nn.BatchNorm2d. The mode picks batch or running statistics; see
+// BatchNormMode for how each updates st. Gradients flow to x, gamma and
+// beta: through the batch statistics in BNTrain and BNRecalibrate, with
+// the running statistics as constants in BNEval.
+func BatchNorm2d(x, gamma, beta *gorgonia.Node, st *BatchNormState, mode BatchNormMode) (*gorgonia.Node, error) {
+	if err := checkNode("BatchNorm2d", "input", x, 4); err != nil {
+		return nil, err
+	}
+	c := x.Shape()[1]
+	for _, p := range []struct {
+		what string
+		n    *gorgonia.Node
+	}{{"gamma", gamma}, {"beta", beta}} {
+		if err := checkNode("BatchNorm2d", p.what, p.n, 1); err != nil {
+			return nil, err
+		}
+		if p.n.Shape()[0] != c {
+			return nil, fmt.Errorf("BatchNorm2d(%s): %s %q has %d elements, want %d (channels)", x.Name(), p.what, p.n.Name(), p.n.Shape()[0], c)
+		}
+	}
+	if err := st.validate(c); err != nil {
+		return nil, fmt.Errorf("BatchNorm2d(%s): %w", x.Name(), err)
+	}
+	if mode != BNTrain && mode != BNEval && mode != BNRecalibrate {
+		return nil, fmt.Errorf("BatchNorm2d(%s): unknown mode %v", x.Name(), mode)
+	}
+	if s := x.Shape(); mode != BNEval && s[0]*s[2]*s[3] < 2 {
+		return nil, fmt.Errorf("BatchNorm2d(%s): batch statistics need more than one value per channel, input is %v", x.Name(), s)
+	}
+	return apply(&batchNormOp{st: st, mode: mode, shape: x.Shape().Clone()}, x, gamma, beta)
+}
+
+// batchNormOp is the forward pass: (x, gamma, beta) -> y. It keeps the
+// mean and inverse standard deviation it last normalized with for the
+// backward ops.
+type batchNormOp struct {
+	base
+	st     *BatchNormState
+	mode   BatchNormMode
+	shape  tensor.Shape
+	mean   []float32
+	invStd []float32
+}
+
+func (op *batchNormOp) Arity() int    { return 3 }
+func (op *batchNormOp) Type() hm.Type { return fnType(4, 4, 1, 1) }
+func (op *batchNormOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
+	return op.shape.Clone(), nil
+}
+func (op *batchNormOp) String() string {
+	return fmt.Sprintf("BatchNorm2d{%v %v state %p}", op.shape, op.mode, op.st)
+}
+func (op *batchNormOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
+func (op *batchNormOp) Hashcode() uint32      { return hashString(op.String()) }
+
+func (op *batchNormOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) { return op.do(nil, in) }
+func (op *batchNormOp) UsePreallocDo(p gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.do(p, in)
+}
+
+func (op *batchNormOp) do(prealloc gorgonia.Value, in []gorgonia.Value) (gorgonia.Value, error) {
+	n, c, hw := op.shape[0], op.shape[1], op.shape[2]*op.shape[3]
+	x, err := f32(in[0], op.shape)
+	if err != nil {
+		return nil, fmt.Errorf("%v input: %w", op, err)
+	}
+	gamma, err := f32(in[1], tensor.Shape{c})
+	if err != nil {
+		return nil, fmt.Errorf("%v gamma: %w", op, err)
+	}
+	beta, err := f32(in[2], tensor.Shape{c})
+	if err != nil {
+		return nil, fmt.Errorf("%v beta: %w", op, err)
+	}
+	if err := op.st.validate(c); err != nil {
+		return nil, fmt.Errorf("%v: %w", op, err)
+	}
+	if op.mean == nil {
+		op.mean, op.invStd = make([]float32, c), make([]float32, c)
+	}
+	st := op.st
+	if op.mode == BNEval {
+		copy(op.mean, st.RunningMean.Float32s())
+		for ch, v := range st.RunningVar.Float32s() {
+			op.invStd[ch] = float32(1 / math.Sqrt(float64(v)+st.Eps))
+		}
+	} else {
+		mean, variance := make([]float64, c), make([]float64, c)
+		batchStats(n, c, hw, x, mean, variance)
+		m := float64(n * hw)
+		for ch := range mean {
+			op.mean[ch] = float32(mean[ch])
+			op.invStd[ch] = float32(1 / math.Sqrt(variance[ch]+st.Eps))
+		}
+		op.updateState(mean, variance, m, n)
+	}
+	out, y := output(prealloc, op.shape)
+	bnNormalize(n, c, hw, x, op.mean, op.invStd, gamma, beta, y)
+	return out, nil
+}
+
+// updateState folds batch statistics (biased variance over m values per
+// channel, from a batch of n images) into the state as the mode says.
+func (op *batchNormOp) updateState(mean, variance []float64, m float64, n int) {
+	st := op.st
+	switch op.mode {
+	case BNTrain:
+		rm, rv := st.RunningMean.Float32s(), st.RunningVar.Float32s()
+		for ch := range mean {
+			unbiased := variance[ch] * m / (m - 1)
+			rm[ch] = float32(st.Momentum*mean[ch] + (1-st.Momentum)*float64(rm[ch]))
+			rv[ch] = float32(st.Momentum*unbiased + (1-st.Momentum)*float64(rv[ch]))
+		}
+		st.NumBatchesTracked++
+	case BNRecalibrate:
+		r := &st.recal
+		if r.mean == nil {
+			r.mean, r.variance = make([]float64, len(mean)), make([]float64, len(mean))
+		}
+		w := float64(n)
+		for ch := range mean {
+			r.mean[ch] += w * mean[ch]
+			r.variance[ch] += w * variance[ch] * m / (m - 1)
+		}
+		r.samples += w
+		r.batches++
+	}
+}
+
+func (op *batchNormOp) DiffWRT(int) []bool { return []bool{true, true, true} }
+
+func (op *batchNormOp) SymDiff(inputs gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	pg, err := apply(&batchNormParamGradOp{fwd: op}, inputs[0], grad)
+	if err != nil {
+		return nil, err
+	}
+	gx, err := apply(&batchNormInputGradOp{fwd: op}, inputs[0], inputs[1], grad, pg)
+	if err != nil {
+		return nil, err
+	}
+	c := op.shape[1]
+	gGamma, err := apply(&rowOp{row: 0, rows: 2, cols: c}, pg)
+	if err != nil {
+		return nil, err
+	}
+	gBeta, err := apply(&rowOp{row: 1, rows: 2, cols: c}, pg)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{gx, gGamma, gBeta}, nil
+}
+
+// batchNormParamGradOp computes (x, gy) -> [dgamma; dbeta] as a 2×C
+// matrix: one pass gives both sums, which the input gradient also needs.
+type batchNormParamGradOp struct {
+	backwardOnly
+	fwd *batchNormOp
+}
+
+func (op *batchNormParamGradOp) Arity() int    { return 2 }
+func (op *batchNormParamGradOp) Type() hm.Type { return fnType(2, 4, 4) }
+func (op *batchNormParamGradOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{2, op.fwd.shape[1]}, nil
+}
+func (op *batchNormParamGradOp) String() string {
+	return fmt.Sprintf("BatchNorm2dParamGrad{%p}", op.fwd)
+}
+func (op *batchNormParamGradOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
+func (op *batchNormParamGradOp) Hashcode() uint32      { return hashString(op.String()) }
+
+func (op *batchNormParamGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.do(nil, in)
+}
+func (op *batchNormParamGradOp) UsePreallocDo(p gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.do(p, in)
+}
+
+func (op *batchNormParamGradOp) do(prealloc gorgonia.Value, in []gorgonia.Value) (gorgonia.Value, error) {
+	s := op.fwd.shape
+	if op.fwd.mean == nil {
+		return nil, fmt.Errorf("%v: the forward batch norm has not run", op)
+	}
+	x, err := f32(in[0], s)
+	if err != nil {
+		return nil, fmt.Errorf("%v input: %w", op, err)
+	}
+	gy, err := f32(in[1], s)
+	if err != nil {
+		return nil, fmt.Errorf("%v output gradient: %w", op, err)
+	}
+	c := s[1]
+	out, pg := output(prealloc, tensor.Shape{2, c})
+	bnParamGrad(s[0], c, s[2]*s[3], x, gy, op.fwd.mean, op.fwd.invStd, pg[:c], pg[c:])
+	return out, nil
+}
+
+// batchNormInputGradOp computes (x, gamma, gy, [dgamma; dbeta]) -> gx.
+type batchNormInputGradOp struct {
+	backwardOnly
+	fwd *batchNormOp
+}
+
+func (op *batchNormInputGradOp) Arity() int    { return 4 }
+func (op *batchNormInputGradOp) Type() hm.Type { return fnType(4, 4, 1, 4, 2) }
+func (op *batchNormInputGradOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
+	return op.fwd.shape.Clone(), nil
+}
+func (op *batchNormInputGradOp) String() string {
+	return fmt.Sprintf("BatchNorm2dInputGrad{%p}", op.fwd)
+}
+func (op *batchNormInputGradOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
+func (op *batchNormInputGradOp) Hashcode() uint32      { return hashString(op.String()) }
+
+func (op *batchNormInputGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.do(nil, in)
+}
+func (op *batchNormInputGradOp) UsePreallocDo(p gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.do(p, in)
+}
+
+func (op *batchNormInputGradOp) do(prealloc gorgonia.Value, in []gorgonia.Value) (gorgonia.Value, error) {
+	s := op.fwd.shape
+	c := s[1]
+	if op.fwd.mean == nil {
+		return nil, fmt.Errorf("%v: the forward batch norm has not run", op)
+	}
+	x, err := f32(in[0], s)
+	if err != nil {
+		return nil, fmt.Errorf("%v input: %w", op, err)
+	}
+	gamma, err := f32(in[1], tensor.Shape{c})
+	if err != nil {
+		return nil, fmt.Errorf("%v gamma: %w", op, err)
+	}
+	gy, err := f32(in[2], s)
+	if err != nil {
+		return nil, fmt.Errorf("%v output gradient: %w", op, err)
+	}
+	pg, err := f32(in[3], tensor.Shape{2, c})
+	if err != nil {
+		return nil, fmt.Errorf("%v parameter gradients: %w", op, err)
+	}
+	out, gx := output(prealloc, s)
+	bnInputGrad(s[0], c, s[2]*s[3], x, gy, gamma, op.fwd.mean, op.fwd.invStd, pg[:c], pg[c:], op.fwd.mode != BNEval, gx)
+	return out, nil
+}
+
+// rowOp copies one row out of a rows×cols matrix.
+type rowOp struct {
+	backwardOnly
+	row, rows, cols int
+}
+
+func (op *rowOp) Arity() int    { return 1 }
+func (op *rowOp) Type() hm.Type { return fnType(1, 2) }
+func (op *rowOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{op.cols}, nil
+}
+func (op *rowOp) String() string        { return fmt.Sprintf("Row{%d of %dx%d}", op.row, op.rows, op.cols) }
+func (op *rowOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
+func (op *rowOp) Hashcode() uint32      { return hashString(op.String()) }
+
+func (op *rowOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) { return op.do(nil, in) }
+func (op *rowOp) UsePreallocDo(p gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.do(p, in)
+}
+
+func (op *rowOp) do(prealloc gorgonia.Value, in []gorgonia.Value) (gorgonia.Value, error) {
+	m, err := f32(in[0], tensor.Shape{op.rows, op.cols})
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", op, err)
+	}
+	out, r := output(prealloc, tensor.Shape{op.cols})
+	copy(r, m[op.row*op.cols:(op.row+1)*op.cols])
+	return out, nil
+}
+
+// batchStats computes each channel's mean and biased variance over an
+// n×c×hw tensor in one pass, accumulating in float64 (PyTorch's CPU kernel
+// accumulates float32 batch norm statistics in double as well).
+func batchStats[T blas.Float](n, c, hw int, x []T, mean, variance []float64) {
+	m := float64(n * hw)
+	parallel(c, func(_, lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			var s, s2 float64
+			for i := 0; i < n; i++ {
+				for _, v := range x[(i*c+ch)*hw : (i*c+ch+1)*hw] {
+					f := float64(v)
+					s += f
+					s2 += f * f
+				}
+			}
+			mu := s / m
+			mean[ch] = mu
+			variance[ch] = max(0, s2/m-mu*mu)
+		}
+	})
+}
+
+// bnNormalize computes y = (x-mean)·invStd·gamma + beta per channel.
+func bnNormalize[T blas.Float](n, c, hw int, x, mean, invStd, gamma, beta, y []T) {
+	parallel(n*c, func(_, lo, hi int) {
+		for t := lo; t < hi; t++ {
+			ch := t % c
+			a := invStd[ch] * gamma[ch]
+			b := beta[ch] - mean[ch]*a
+			src, dst := x[t*hw:(t+1)*hw], y[t*hw:(t+1)*hw]
+			for i, v := range src {
+				dst[i] = v*a + b
+			}
+		}
+	})
+}
+
+// bnParamGrad computes dgamma = Σ gy·x̂ and dbeta = Σ gy per channel, where
+// x̂ = (x-mean)·invStd.
+func bnParamGrad[T blas.Float](n, c, hw int, x, gy, mean, invStd, dgamma, dbeta []T) {
+	parallel(c, func(_, lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			mu := mean[ch]
+			var sg, sgx float64
+			for i := 0; i < n; i++ {
+				off := (i*c + ch) * hw
+				xs, gs := x[off:off+hw], gy[off:off+hw]
+				var a, b T
+				for j, g := range gs {
+					a += g
+					b += g * (xs[j] - mu)
+				}
+				sg += float64(a)
+				sgx += float64(b)
+			}
+			dbeta[ch] = T(sg)
+			dgamma[ch] = T(sgx * float64(invStd[ch]))
+		}
+	})
+}
+
+// bnInputGrad computes the input gradient. With batch statistics, the mean
+// and variance depend on x too:
+//
+//	gx = gamma·invStd·(gy - dbeta/M - x̂·dgamma/M),  M = n·hw;
+//
+// with running statistics (eval) they are constants and gx = gamma·invStd·gy.
+func bnInputGrad[T blas.Float](n, c, hw int, x, gy, gamma, mean, invStd, dgamma, dbeta []T, batch bool, gx []T) {
+	m := T(n * hw)
+	parallel(n*c, func(_, lo, hi int) {
+		for t := lo; t < hi; t++ {
+			ch := t % c
+			k := gamma[ch] * invStd[ch]
+			gs, dst := gy[t*hw:(t+1)*hw], gx[t*hw:(t+1)*hw]
+			if !batch {
+				for i, g := range gs {
+					dst[i] = k * g
+				}
+				continue
+			}
+			// gx = k·gy + (x-mean)·a + b
+			is := invStd[ch]
+			a := -k * is * dgamma[ch] / m
+			b := -k*dbeta[ch]/m - mean[ch]*a
+			xs := x[t*hw : (t+1)*hw][:len(gs)]
+			for i, g := range gs {
+				dst[i] = k*g + xs[i]*a + b
+			}
+		}
+	})
+}

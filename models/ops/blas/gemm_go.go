@@ -1,0 +1,234 @@
+package blas
+
+import (
+	"runtime"
+	"sync"
+)
+
+// Go is the pure-Go implementation: cache-blocked, unrolled four deep over
+// the shared dimension, and split across goroutines when one multiply is big
+// enough to pay for it.
+type Go struct{}
+
+// Name reports "go".
+func (Go) Name() string { return "go" }
+
+// Sgemm implements Gemm.
+func (Go) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	Generic(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Generic is the pure-Go multiply for either precision, with the same
+// contract as Gemm.Sgemm.
+func Generic[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	split(transA, transB, m, n, k, lda, ldb, ldc, func(m, n, aOff, bOff, cOff int) {
+		gemmSerial(transA, transB, m, n, k, alpha, a[aOff:], lda, b[bOff:], ldb, beta, c[cOff:], ldc)
+	})
+}
+
+const (
+	// parallelMACs is the multiply-add count below which one goroutine is
+	// faster than paying for a hand-off (about a millisecond of work).
+	parallelMACs = 1 << 22
+	// axpyCols and axpyDepth bound the B panel the row-update kernel streams
+	// over (256×512 floats, 512 KiB at most) so it stays in L2 while every
+	// row of C passes over it, and one row segment of C stays in L1.
+	axpyCols  = 512
+	axpyDepth = 256
+	// dotDepth bounds the stretch of the shared dimension the dot kernel
+	// reads from six rows at once, so they stay in L1.
+	dotDepth = 512
+)
+
+// split runs part once per block of C: whole when the multiply is small,
+// otherwise in row blocks (or column blocks when C has few rows), one per
+// GOMAXPROCS worker. part receives the block's size and the offsets of its
+// first element in a, b and c.
+func split(transA, transB bool, m, n, k, lda, ldb, ldc int, part func(m, n, aOff, bOff, cOff int)) {
+	workers := runtime.GOMAXPROCS(0)
+	if workers < 2 || m*n*k < parallelMACs {
+		part(m, n, 0, 0, 0)
+		return
+	}
+	var wg sync.WaitGroup
+	run := func(last bool, f func()) {
+		if last {
+			f()
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+	switch {
+	case m >= 4*workers:
+		for w := 0; w < workers; w++ {
+			i0, i1 := m*w/workers, m*(w+1)/workers
+			aOff := i0 * lda
+			if transA {
+				aOff = i0
+			}
+			run(w == workers-1, func() { part(i1-i0, n, aOff, 0, i0*ldc) })
+		}
+	case n >= 16*workers:
+		for w := 0; w < workers; w++ {
+			j0, j1 := n*w/workers, n*(w+1)/workers
+			bOff := j0
+			if transB {
+				bOff = j0 * ldb
+			}
+			run(w == workers-1, func() { part(m, j1-j0, 0, bOff, j0) })
+		}
+	default:
+		part(m, n, 0, 0, 0)
+	}
+	wg.Wait()
+}
+
+// gemmSerial is the single-goroutine multiply. It first applies beta to C,
+// then accumulates alpha*op(A)*op(B) with one of two kernels: row updates
+// when the rows of op(B) are contiguous, dot products when B is stored
+// transposed (then its columns are contiguous instead).
+func gemmSerial[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		switch beta {
+		case 0:
+			clear(row)
+		case 1:
+		default:
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+	}
+	if alpha == 0 || k == 0 || m == 0 || n == 0 {
+		return
+	}
+	if !transB {
+		gemmRowUpdate(transA, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+		return
+	}
+	if transA {
+		// Both transposed never happens in the kernels; packing op(A) keeps
+		// one dot-product kernel instead of a second one with strided reads.
+		packed := make([]T, m*k)
+		for p := 0; p < k; p++ {
+			for i := 0; i < m; i++ {
+				packed[i*k+p] = a[p*lda+i]
+			}
+		}
+		a, lda = packed, k
+	}
+	gemmDot(m, n, k, alpha, a, lda, b, ldb, c, ldc)
+}
+
+// gemmRowUpdate adds alpha*op(A)*B to C where B is k×n row-major: each row
+// of C is updated by four rows of B at a time, so a C element is loaded and
+// stored once per four multiply-adds.
+func gemmRowUpdate[T Float](transA bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, c []T, ldc int) {
+	for j0 := 0; j0 < n; j0 += axpyCols {
+		j1 := min(j0+axpyCols, n)
+		for p0 := 0; p0 < k; p0 += axpyDepth {
+			p1 := min(p0+axpyDepth, k)
+			for i := 0; i < m; i++ {
+				// op(A)[i][p] = a[base + p*step]
+				base, step := i*lda, 1
+				if transA {
+					base, step = i, lda
+				}
+				crow := c[i*ldc+j0 : i*ldc+j1]
+				p := p0
+				for ; p+3 < p1; p += 4 {
+					x0 := alpha * a[base+p*step]
+					x1 := alpha * a[base+(p+1)*step]
+					x2 := alpha * a[base+(p+2)*step]
+					x3 := alpha * a[base+(p+3)*step]
+					b0 := b[p*ldb+j0 : p*ldb+j1][:len(crow)]
+					b1 := b[(p+1)*ldb+j0 : (p+1)*ldb+j1][:len(crow)]
+					b2 := b[(p+2)*ldb+j0 : (p+2)*ldb+j1][:len(crow)]
+					b3 := b[(p+3)*ldb+j0 : (p+3)*ldb+j1][:len(crow)]
+					for j := range crow {
+						crow[j] += x0*b0[j] + x1*b1[j] + x2*b2[j] + x3*b3[j]
+					}
+				}
+				for ; p < p1; p++ {
+					x := alpha * a[base+p*step]
+					brow := b[p*ldb+j0 : p*ldb+j1][:len(crow)]
+					for j := range crow {
+						crow[j] += x * brow[j]
+					}
+				}
+			}
+		}
+	}
+}
+
+// gemmDot adds alpha*A*Bᵀ to C where A is m×k and B is n×k, both row-major:
+// every C element is a dot product of two contiguous rows, computed two rows
+// of A by four rows of B at a time so each loaded value feeds several sums.
+func gemmDot[T Float](m, n, k int, alpha T, a []T, lda int, b []T, ldb int, c []T, ldc int) {
+	for p0 := 0; p0 < k; p0 += dotDepth {
+		p1 := min(p0+dotDepth, k)
+		i := 0
+		for ; i+1 < m; i += 2 {
+			a0 := a[i*lda+p0 : i*lda+p1]
+			a1 := a[(i+1)*lda+p0 : (i+1)*lda+p1][:len(a0)]
+			c0 := c[i*ldc : i*ldc+n]
+			c1 := c[(i+1)*ldc : (i+1)*ldc+n]
+			j := 0
+			for ; j+3 < n; j += 4 {
+				b0 := b[j*ldb+p0 : j*ldb+p1][:len(a0)]
+				b1 := b[(j+1)*ldb+p0 : (j+1)*ldb+p1][:len(a0)]
+				b2 := b[(j+2)*ldb+p0 : (j+2)*ldb+p1][:len(a0)]
+				b3 := b[(j+3)*ldb+p0 : (j+3)*ldb+p1][:len(a0)]
+				var s00, s01, s02, s03, s10, s11, s12, s13 T
+				for p, x0 := range a0 {
+					x1 := a1[p]
+					y0, y1, y2, y3 := b0[p], b1[p], b2[p], b3[p]
+					s00 += x0 * y0
+					s01 += x0 * y1
+					s02 += x0 * y2
+					s03 += x0 * y3
+					s10 += x1 * y0
+					s11 += x1 * y1
+					s12 += x1 * y2
+					s13 += x1 * y3
+				}
+				c0[j] += alpha * s00
+				c0[j+1] += alpha * s01
+				c0[j+2] += alpha * s02
+				c0[j+3] += alpha * s03
+				c1[j] += alpha * s10
+				c1[j+1] += alpha * s11
+				c1[j+2] += alpha * s12
+				c1[j+3] += alpha * s13
+			}
+			for ; j < n; j++ {
+				brow := b[j*ldb+p0 : j*ldb+p1][:len(a0)]
+				var s0, s1 T
+				for p, y := range brow {
+					s0 += a0[p] * y
+					s1 += a1[p] * y
+				}
+				c0[j] += alpha * s0
+				c1[j] += alpha * s1
+			}
+		}
+		if i < m {
+			a0 := a[i*lda+p0 : i*lda+p1]
+			c0 := c[i*ldc : i*ldc+n]
+			for j := range c0 {
+				brow := b[j*ldb+p0 : j*ldb+p1][:len(a0)]
+				var s T
+				for p, y := range brow {
+					s += a0[p] * y
+				}
+				c0[j] += alpha * s
+			}
+		}
+	}
+}

@@ -1,0 +1,236 @@
+package ops
+
+import "github.com/razorgo/razor/models/ops/blas"
+
+// Convolutions as matrix products. Per image and group, with K = Cin/groups
+// and P the output pixels, the forward pass is
+//
+//	Y[Cout/groups × P] = W[Cout/groups × K·kh·kw] · col[K·kh·kw × P]
+//
+// where col holds the input patch under every output pixel (im2col). For a
+// 1x1 stride-1 unpadded convolution col is the input itself, so nothing is
+// copied. The input gradient is col2im(Wᵀ·gY); the weight gradient is
+// Σ gY·colᵀ over images.
+
+// colBudget caps an im2col buffer at 4 MiB of float32 per worker: large
+// detection inputs are unfolded a band of output rows at a time.
+const colBudget = 1 << 20
+
+// bandRows is how many output rows one im2col band covers.
+func (g convGeom) bandRows() int {
+	return max(1, min(g.hout, colBudget/max(1, g.kkc*g.wout)))
+}
+
+// validRange returns the output columns [lo, hi) whose input column
+// o*stride+off falls inside [0, n).
+func validRange(nOut, stride, off, n int) (lo, hi int) {
+	if off < 0 {
+		lo = (-off + stride - 1) / stride
+	}
+	if n-1-off < 0 {
+		return 0, 0
+	}
+	hi = min(nOut, (n-1-off)/stride+1)
+	if hi < lo {
+		return lo, lo
+	}
+	return min(lo, nOut), hi
+}
+
+// pointwiseForward runs a 1x1 stride-1 convolution as one product per
+// image and group, straight from the input.
+func pointwiseForward[T blas.Float](g convGeom, x, w, y []T) {
+	hw := g.h * g.w
+	parallel(g.n*g.groups, func(_, lo, hi int) {
+		for t := lo; t < hi; t++ {
+			i, gr := t/g.groups, t%g.groups
+			gemm(false, false, g.coutG, hw, g.cinG, 1,
+				w[gr*g.coutG*g.cinG:], g.cinG,
+				x[(i*g.cin+gr*g.cinG)*hw:], hw,
+				0, y[(i*g.cout+gr*g.coutG)*hw:], hw)
+		}
+	})
+}
+
+// pointwiseBackwardInput computes gx = Wᵀ·gy per image and group.
+func pointwiseBackwardInput[T blas.Float](g convGeom, w, gy, gx []T) {
+	hw := g.h * g.w
+	parallel(g.n*g.groups, func(_, lo, hi int) {
+		for t := lo; t < hi; t++ {
+			i, gr := t/g.groups, t%g.groups
+			gemm(true, false, g.cinG, hw, g.coutG, 1,
+				w[gr*g.coutG*g.cinG:], g.cinG,
+				gy[(i*g.cout+gr*g.coutG)*hw:], hw,
+				0, gx[(i*g.cin+gr*g.cinG)*hw:], hw)
+		}
+	})
+}
+
+// pointwiseBackwardWeight computes gw = Σ_images gy·xᵀ per group.
+func pointwiseBackwardWeight[T blas.Float](g convGeom, x, gy, gw []T) {
+	hw := g.h * g.w
+	sumOverImages(g.n, gw, func(_, i int, acc []T, first bool) {
+		beta := T(1)
+		if first {
+			beta = 0
+		}
+		for gr := 0; gr < g.groups; gr++ {
+			gemm(false, true, g.coutG, g.cinG, hw, 1,
+				gy[(i*g.cout+gr*g.coutG)*hw:], hw,
+				x[(i*g.cin+gr*g.cinG)*hw:], hw,
+				beta, acc[gr*g.coutG*g.cinG:], g.cinG)
+		}
+	})
+}
+
+// sumOverImages computes out = Σ_i f(i) for per-image contributions f, in
+// parallel: body(worker, i, acc, first) adds image i's contribution to acc,
+// or overwrites acc when first is set. Each worker owns one accumulator (the
+// first worker writes out directly); the rest are added at the end.
+func sumOverImages[T blas.Float](n int, out []T, body func(worker, i int, acc []T, first bool)) {
+	accs := make([][]T, workersFor(n))
+	parallel(n, func(wk, lo, hi int) {
+		acc := out
+		if wk > 0 {
+			acc = make([]T, len(out))
+		}
+		for i := lo; i < hi; i++ {
+			body(wk, i, acc, i == lo)
+		}
+		accs[wk] = acc
+	})
+	for _, acc := range accs[1:] {
+		for j, v := range acc {
+			out[j] += v
+		}
+	}
+}
+
+// im2col unfolds output rows [oy0, oy1) of one image group: xs starts at
+// the group's first input channel, and col receives a
+// (cinG·kh·kw)×((oy1-oy0)·wout) matrix.
+func im2col[T blas.Float](g convGeom, xs []T, oy0, oy1 int, col []T) {
+	cols := (oy1 - oy0) * g.wout
+	for ci := 0; ci < g.cinG; ci++ {
+		plane := xs[ci*g.h*g.w : (ci+1)*g.h*g.w]
+		for ky := 0; ky < g.kh; ky++ {
+			for kx := 0; kx < g.kw; kx++ {
+				r := (ci*g.kh+ky)*g.kw + kx
+				dst := col[r*cols : (r+1)*cols]
+				off := kx*g.dw - g.pw
+				lo, hi := validRange(g.wout, g.sw, off, g.w)
+				for oy := oy0; oy < oy1; oy++ {
+					d := dst[(oy-oy0)*g.wout : (oy-oy0+1)*g.wout]
+					iy := oy*g.sh - g.ph + ky*g.dh
+					if iy < 0 || iy >= g.h {
+						clear(d)
+						continue
+					}
+					src := plane[iy*g.w : (iy+1)*g.w]
+					clear(d[:lo])
+					clear(d[hi:])
+					if g.sw == 1 {
+						copy(d[lo:hi], src[lo+off:hi+off])
+						continue
+					}
+					for ox := lo; ox < hi; ox++ {
+						d[ox] = src[ox*g.sw+off]
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im adds an unfolded gradient for output rows [oy0, oy1) back onto
+// the input gradient of one image group (the adjoint of im2col).
+func col2im[T blas.Float](g convGeom, col []T, oy0, oy1 int, gxs []T) {
+	cols := (oy1 - oy0) * g.wout
+	for ci := 0; ci < g.cinG; ci++ {
+		plane := gxs[ci*g.h*g.w : (ci+1)*g.h*g.w]
+		for ky := 0; ky < g.kh; ky++ {
+			for kx := 0; kx < g.kw; kx++ {
+				r := (ci*g.kh+ky)*g.kw + kx
+				src := col[r*cols : (r+1)*cols]
+				off := kx*g.dw - g.pw
+				lo, hi := validRange(g.wout, g.sw, off, g.w)
+				for oy := oy0; oy < oy1; oy++ {
+					iy := oy*g.sh - g.ph + ky*g.dh
+					if iy < 0 || iy >= g.h {
+						continue
+					}
+					s := src[(oy-oy0)*g.wout : (oy-oy0+1)*g.wout]
+					dst := plane[iy*g.w : (iy+1)*g.w]
+					for ox := lo; ox < hi; ox++ {
+						dst[ox*g.sw+off] += s[ox]
+					}
+				}
+			}
+		}
+	}
+}
+
+// im2colForward runs a general (or grouped) convolution band by band.
+func im2colForward[T blas.Float](g convGeom, x, w, y []T) {
+	rows, hwOut := g.bandRows(), g.hout*g.wout
+	parallel(g.n*g.groups, func(_, lo, hi int) {
+		col := make([]T, g.kkc*rows*g.wout)
+		for t := lo; t < hi; t++ {
+			i, gr := t/g.groups, t%g.groups
+			xs := x[(i*g.cin+gr*g.cinG)*g.h*g.w:]
+			ys := y[(i*g.cout+gr*g.coutG)*hwOut:]
+			for oy0 := 0; oy0 < g.hout; oy0 += rows {
+				oy1 := min(oy0+rows, g.hout)
+				cols := (oy1 - oy0) * g.wout
+				im2col(g, xs, oy0, oy1, col)
+				gemm(false, false, g.coutG, cols, g.kkc, 1, w[gr*g.coutG*g.kkc:], g.kkc, col, cols, 0, ys[oy0*g.wout:], hwOut)
+			}
+		}
+	})
+}
+
+// im2colBackwardInput computes gx = col2im(Wᵀ·gy) band by band.
+func im2colBackwardInput[T blas.Float](g convGeom, w, gy, gx []T) {
+	rows, hwOut, hw := g.bandRows(), g.hout*g.wout, g.h*g.w
+	parallel(g.n*g.groups, func(_, lo, hi int) {
+		col := make([]T, g.kkc*rows*g.wout)
+		for t := lo; t < hi; t++ {
+			i, gr := t/g.groups, t%g.groups
+			gxs := gx[(i*g.cin+gr*g.cinG)*hw : (i*g.cin+(gr+1)*g.cinG)*hw]
+			gys := gy[(i*g.cout+gr*g.coutG)*hwOut:]
+			clear(gxs)
+			for oy0 := 0; oy0 < g.hout; oy0 += rows {
+				oy1 := min(oy0+rows, g.hout)
+				cols := (oy1 - oy0) * g.wout
+				gemm(true, false, g.kkc, cols, g.coutG, 1, w[gr*g.coutG*g.kkc:], g.kkc, gys[oy0*g.wout:], hwOut, 0, col, cols)
+				col2im(g, col, oy0, oy1, gxs)
+			}
+		}
+	})
+}
+
+// im2colBackwardWeight computes gw = Σ_images gy·colᵀ band by band.
+func im2colBackwardWeight[T blas.Float](g convGeom, x, gy, gw []T) {
+	rows, hwOut := g.bandRows(), g.hout*g.wout
+	cols := make([][]T, workersFor(g.n))
+	sumOverImages(g.n, gw, func(wk, i int, acc []T, first bool) {
+		if cols[wk] == nil {
+			cols[wk] = make([]T, g.kkc*rows*g.wout)
+		}
+		col := cols[wk]
+		for gr := 0; gr < g.groups; gr++ {
+			xs := x[(i*g.cin+gr*g.cinG)*g.h*g.w:]
+			gys := gy[(i*g.cout+gr*g.coutG)*hwOut:]
+			for oy0 := 0; oy0 < g.hout; oy0 += rows {
+				oy1 := min(oy0+rows, g.hout)
+				n := (oy1 - oy0) * g.wout
+				beta := T(1)
+				if first && oy0 == 0 {
+					beta = 0
+				}
+				im2col(g, xs, oy0, oy1, col)
+				gemm(false, true, g.coutG, g.kkc, n, 1, gys[oy0*g.wout:], hwOut, col, n, beta, acc[gr*g.coutG*g.kkc:], g.kkc)
+			}
+		}
+	})
+}
