@@ -226,7 +226,7 @@ func (op *conv2dOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	return op.geom.yShape(), nil
 }
 
-func (op *conv2dOp) String() string     { return fmt.Sprintf("Conv2d{%v bias %t}", op.geom, op.bias) }
+func (op *conv2dOp) String() string        { return fmt.Sprintf("Conv2d{%v bias %t}", op.geom, op.bias) }
 func (op *conv2dOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
 func (op *conv2dOp) Hashcode() uint32      { return hashString(op.String()) }
 
