@@ -29,9 +29,17 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// Module is anything built on Base: a node of the module tree.
+// Module is anything built on Base: a node of the module tree. Every
+// method comes from the embedded Base.
 type Module interface {
 	base() *Base
+	Path() string
+	Training() bool
+	SetTraining(on bool)
+	NamedParameters() []*Param
+	NamedBuffers() []*Buffer
+	StateDict() map[string]*tensor.Dense
+	LoadStateDict(sd map[string]*tensor.Dense, strict bool) (LoadReport, error)
 }
 
 // Layer is a module with one input and one output, which Sequential chains.
