@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/razorgo/razor/models/ops"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -61,8 +62,15 @@ func loadLayersFixture(t *testing.T) layersFixture {
 	return f
 }
 
-// fixtureNet is the fixture script's Sequential of three ConvModules.
-func fixtureNet(t *testing.T) *Sequential {
+// fixtureNet is the fixture script's network: a Sequential "body" of three
+// ConvModules, global average pooling, and a linear "fc".
+type fixtureNet struct {
+	Base
+	body *Sequential
+	fc   *Linear
+}
+
+func newFixtureNet(t *testing.T) *fixtureNet {
 	t.Helper()
 	var layers []Layer
 	for _, cfg := range []ConvModuleConfig{
@@ -76,7 +84,25 @@ func fixtureNet(t *testing.T) *Sequential {
 		}
 		layers = append(layers, m)
 	}
-	return NewSequential(layers...)
+	fc, err := NewLinear(4, 3, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &fixtureNet{body: NewSequential(layers...), fc: fc}
+	n.AddChild("body", n.body)
+	n.AddChild("fc", n.fc)
+	return n
+}
+
+func (n *fixtureNet) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
+	y, err := n.body.Forward(b, x)
+	if err != nil {
+		return nil, err
+	}
+	if y, err = ops.GlobalAvgPool2d(y); err != nil {
+		return nil, err
+	}
+	return n.fc.Forward(b, y)
 }
 
 // near compares with PyTorch at float32 summation-order tolerance.
@@ -94,7 +120,7 @@ func near(t *testing.T, what string, got []float32, want []float64) {
 
 func TestLayersMatchTorch(t *testing.T) {
 	f := loadLayersFixture(t)
-	net := fixtureNet(t)
+	net := newFixtureNet(t)
 
 	var names []string
 	for _, e := range net.stateEntries() {
@@ -160,7 +186,7 @@ func TestLayersMatchTorch(t *testing.T) {
 		t.Fatal(err)
 	}
 	near(t, "eval output", out.Value().(*tensor.Dense).Float32s(), f.EvalOut.Values)
-	if n := net.StateDict()["0.bn.num_batches_tracked"].Int64s()[0]; n != int64(f.After["0.bn.num_batches_tracked"].Values[0]) {
+	if n := net.StateDict()["body.0.bn.num_batches_tracked"].Int64s()[0]; n != int64(f.After["body.0.bn.num_batches_tracked"].Values[0]) {
 		t.Errorf("an eval forward changed num_batches_tracked to %d", n)
 	}
 }
@@ -200,19 +226,31 @@ func TestLayerKindsAndShapes(t *testing.T) {
 	if _, err := NewConvModule(ConvModuleConfig{In: 3, Out: 4, Kernel: 1, Groups: 2}); err == nil || !strings.Contains(err.Error(), "conv module") {
 		t.Errorf("NewConvModule error = %v", err)
 	}
+	fc, _ := NewLinear(3, 2, false)
+	if fc.Bias != nil || fc.Weight.Kind() != KindWeight || !fc.Weight.Shape().Eq(tensor.Shape{2, 3}) {
+		t.Errorf("linear without bias: %v %v", fc.Weight.Shape(), fc.Bias)
+	}
+	if _, err := NewLinear(0, 2, true); err == nil {
+		t.Errorf("NewLinear(0, 2) succeeded")
+	}
 	if _, err := NewBatchNorm2d(0); err == nil {
 		t.Errorf("NewBatchNorm2d(0) succeeded")
 	}
 }
 
 func TestForwardErrorsNameTheModule(t *testing.T) {
-	net := fixtureNet(t)
+	net := newFixtureNet(t)
 	root := &box{}
-	root.AddChild("stem", net)
+	root.AddChild("model", net)
 	b := NewBinding()
 	// 4 input channels where the first conv wants 3.
 	_, err := net.Forward(b, b.Input("x", tensor.New(tensor.WithShape(1, 4, 8, 8), tensor.Of(tensor.Float32))))
-	if err == nil || !strings.HasPrefix(err.Error(), "stem.0.conv:") {
-		t.Errorf("error = %v, want one starting with the module path stem.0.conv", err)
+	if err == nil || !strings.HasPrefix(err.Error(), "model.body.0.conv:") {
+		t.Errorf("error = %v, want one starting with the module path model.body.0.conv", err)
+	}
+	// 5 features where fc wants 4.
+	_, err = net.fc.Forward(b, b.Input("f", tensor.New(tensor.WithShape(2, 5), tensor.Of(tensor.Float32))))
+	if err == nil || !strings.HasPrefix(err.Error(), "model.fc:") {
+		t.Errorf("error = %v, want one starting with model.fc", err)
 	}
 }
