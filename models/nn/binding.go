@@ -47,8 +47,13 @@ func (b *Binding) uniqueName(name string) string {
 	return n
 }
 
-// Input adds a graph input holding t (float32), such as a batch of images.
+// Input adds a graph input holding t, such as a batch of images (aliased,
+// not copied). A 0-d float32 tensor becomes a scalar node holding a copy of
+// its value, the form gorgonia's scalar arithmetic expects.
 func (b *Binding) Input(name string, t *tensor.Dense) *gorgonia.Node {
+	if t.IsScalar() && t.Dtype() == tensor.Float32 {
+		return gorgonia.NewScalar(b.g, tensor.Float32, gorgonia.WithName(b.uniqueName(name)), gorgonia.WithValue(gorgonia.NewF32(t.Float32s()[0])))
+	}
 	return gorgonia.NewTensor(b.g, t.Dtype(), t.Dims(), gorgonia.WithShape(t.Shape().Clone()...),
 		gorgonia.WithName(b.uniqueName(name)), gorgonia.WithValue(t))
 }

@@ -173,3 +173,19 @@ func TestBindingKeepsNamesDistinct(t *testing.T) {
 		t.Errorf("a second Param call made a second node")
 	}
 }
+
+func TestBindingScalarInput(t *testing.T) {
+	n := newLinearNet()
+	b := NewBinding()
+	scale := b.Input("scale", tensor.New(tensor.WithShape(), tensor.WithBacking([]float32{3})))
+	loss := gorgonia.Must(gorgonia.Mul(scale, gorgonia.Must(gorgonia.Sum(b.Param(n.c)))))
+	if err := b.Backward(loss); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if g := n.c.GradData(); g[0] != 3 || g[1] != 3 {
+		t.Errorf("grad through a scalar input = %v, want [3 3]", g)
+	}
+}

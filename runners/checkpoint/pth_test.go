@@ -152,3 +152,16 @@ func TestReadPthMatchesTorch(t *testing.T) {
 		})
 	}
 }
+
+// TestReadPthParameter reads a dict whose value is an nn.Parameter, which
+// torch pickles through torch._utils._rebuild_parameter.
+func TestReadPthParameter(t *testing.T) {
+	p, err := ReadPth(filepath.Join("testdata", "param_zip.pth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := p.StateDict["w"]
+	if w == nil || len(p.StateDict) != 1 || w.Float32s()[0] != 1.5 || w.Float32s()[1] != -2 {
+		t.Errorf("state dict = %v", p.StateDict)
+	}
+}
