@@ -4,6 +4,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // bnRun runs the batch norm kernels in float64 the way the op does: batch
@@ -80,5 +83,92 @@ func TestBatchNormGradientsMatchFiniteDifferences(t *testing.T) {
 		closeTo(t, name+" dx", gx, numericGrad(x, loss), gradTol)
 		closeTo(t, name+" dgamma", dgamma, numericGrad(gamma, loss), gradTol)
 		closeTo(t, name+" dbeta", dbeta, numericGrad(beta, loss), gradTol)
+	}
+}
+
+// runBN builds and runs BatchNorm2d on x in a fresh graph.
+func runBN(t *testing.T, x []float32, shape []int, st *BatchNormState, mode BatchNormMode) []float32 {
+	t.Helper()
+	g := gorgonia.NewGraph()
+	c := shape[1]
+	ones := make([]float32, c)
+	for i := range ones {
+		ones[i] = 1
+	}
+	y := must(t)(BatchNorm2d(newInput(g, "x", shape, x), newInput(g, "gamma", tensor.Shape{c}, ones),
+		newInput(g, "beta", tensor.Shape{c}, nil), st, mode))
+	m := gorgonia.NewTapeMachine(g)
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	return valueF32(t, y)
+}
+
+func TestRecalibrationWeightsBatchesBySize(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	const c, hw = 2, 3
+	st := NewBatchNormState(c)
+	st.NumBatchesTracked = 5
+	if st.FinishRecalibration() {
+		t.Fatal("FinishRecalibration reported success with no batch")
+	}
+	var sumMean, sumVar [c]float64
+	var samples float64
+	for _, n := range []int{1, 3, 2} {
+		x := randF32(rng, n*c*hw)
+		for i := range x {
+			x[i] = x[i]*float32(n) + float32(n)
+		}
+		runBN(t, x, []int{n, c, 1, hw}, st, BNRecalibrate)
+		mean, variance := make([]float64, c), make([]float64, c)
+		batchStats(n, c, hw, toF64(x), mean, variance)
+		m := float64(n * hw)
+		for ch := 0; ch < c; ch++ {
+			sumMean[ch] += float64(n) * mean[ch]
+			sumVar[ch] += float64(n) * variance[ch] * m / (m - 1)
+		}
+		samples += float64(n)
+	}
+	if !st.FinishRecalibration() {
+		t.Fatal("FinishRecalibration found no batches")
+	}
+	for ch := 0; ch < c; ch++ {
+		closeTo(t, "running mean", []float64{float64(st.RunningMean.Float32s()[ch])}, []float64{sumMean[ch] / samples}, 1e-6)
+		closeTo(t, "running var", []float64{float64(st.RunningVar.Float32s()[ch])}, []float64{sumVar[ch] / samples}, 1e-6)
+	}
+	if st.NumBatchesTracked != 8 {
+		t.Errorf("NumBatchesTracked = %d, want 5 + 3 batches", st.NumBatchesTracked)
+	}
+	if st.FinishRecalibration() {
+		t.Error("a second FinishRecalibration found batches again")
+	}
+}
+
+func TestDiscardAndResetRunningStats(t *testing.T) {
+	st := NewBatchNormState(2)
+	runBN(t, []float32{1, 2, 3, 4, 5, 6, 7, 9}, []int{2, 2, 1, 2}, st, BNTrain)
+	if st.NumBatchesTracked != 1 || st.RunningMean.Float32s()[0] == 0 {
+		t.Fatalf("a training run left state %v %v %d", st.RunningMean, st.RunningVar, st.NumBatchesTracked)
+	}
+	runBN(t, []float32{1, 2, 3, 4, 5, 6, 7, 9}, []int{2, 2, 1, 2}, st, BNRecalibrate)
+	st.DiscardRecalibration()
+	if st.FinishRecalibration() {
+		t.Error("FinishRecalibration found batches after DiscardRecalibration")
+	}
+	st.ResetRunningStats()
+	if st.NumBatchesTracked != 0 || st.RunningMean.Float32s()[1] != 0 || st.RunningVar.Float32s()[1] != 1 {
+		t.Errorf("ResetRunningStats left %v %v %d", st.RunningMean, st.RunningVar, st.NumBatchesTracked)
+	}
+}
+
+func TestEvalModeUsesRunningStats(t *testing.T) {
+	st := NewBatchNormState(1)
+	st.RunningMean.Float32s()[0] = 2
+	st.RunningVar.Float32s()[0] = 4 - 1e-5 // so sqrt(var + eps) = 2
+	y := runBN(t, []float32{2, 4, 6}, []int{1, 1, 1, 3}, st, BNEval)
+	closeTo(t, "y", toF64(y), []float64{0, 1, 2}, 1e-6)
+	if st.NumBatchesTracked != 0 {
+		t.Errorf("eval mode counted a batch")
 	}
 }

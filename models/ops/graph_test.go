@@ -114,13 +114,7 @@ func TestTrainingThroughGraph(t *testing.T) {
 	fcb := newInput(g, "fcb", tensor.Shape{classes}, nil)
 	st := NewBatchNormState(8)
 
-	must := func(n *gorgonia.Node, err error) *gorgonia.Node {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	must := must(t)
 	h := must(Conv2d(x, w1, nil, Conv2dParams{Stride: [2]int{2, 2}, Padding: [2]int{1, 1}}))
 	h = must(BatchNorm2d(h, gamma, beta, st, BNTrain))
 	h = must(ReLU(h))
@@ -168,4 +162,69 @@ func TestTrainingThroughGraph(t *testing.T) {
 		t.Errorf("NumBatchesTracked = %d after %d runs", st.NumBatchesTracked, steps)
 	}
 	t.Logf("loss %g -> %g", first, last)
+}
+
+func TestConstructorsRejectBadInputs(t *testing.T) {
+	g := gorgonia.NewGraph()
+	in := func(name string, s ...int) *gorgonia.Node { return newInput(g, name, tensor.Shape(s), nil) }
+	x := in("x", 2, 4, 5, 5)
+	x3 := in("x3", 2, 3, 5, 5)
+	mat := in("mat", 2, 4)
+	vec4 := in("vec4", 4)
+	vec3 := in("vec3", 3)
+	i64 := gorgonia.NewTensor(g, tensor.Float64, 4, gorgonia.WithShape(2, 4, 5, 5), gorgonia.WithName("x64"))
+	bnWrong := NewBatchNormState(3)
+	bnMomentum := NewBatchNormState(4)
+	bnMomentum.Momentum = 1.5
+	cases := []struct {
+		name string
+		err  func() error
+	}{
+		{"conv float64", func() error { _, err := Conv2d(i64, in("w1", 4, 4, 1, 1), nil, Conv2dParams{}); return err }},
+		{"conv channels", func() error { _, err := Conv2d(x, in("w2", 4, 3, 1, 1), nil, Conv2dParams{}); return err }},
+		{"conv bias size", func() error { _, err := Conv2d(x, in("w3", 4, 4, 1, 1), vec3, Conv2dParams{}); return err }},
+		{"conv 2-D input", func() error { _, err := Conv2d(mat, in("w4", 4, 4, 1, 1), nil, Conv2dParams{}); return err }},
+		{"bn gamma size", func() error { _, err := BatchNorm2d(x, vec3, vec4, NewBatchNormState(4), BNTrain); return err }},
+		{"bn state size", func() error { _, err := BatchNorm2d(x, vec4, vec4, bnWrong, BNTrain); return err }},
+		{"bn nil state", func() error { _, err := BatchNorm2d(x, vec4, vec4, nil, BNTrain); return err }},
+		{"bn momentum", func() error { _, err := BatchNorm2d(x, vec4, vec4, bnMomentum, BNTrain); return err }},
+		{"bn mode", func() error { _, err := BatchNorm2d(x, vec4, vec4, NewBatchNormState(4), BatchNormMode(7)); return err }},
+		{"bn one value", func() error {
+			_, err := BatchNorm2d(in("one", 1, 4, 1, 1), vec4, vec4, NewBatchNormState(4), BNTrain)
+			return err
+		}},
+		{"split odd", func() error { _, _, err := ChannelSplit(x3); return err }},
+		{"slice range", func() error { _, err := ChannelSlice(x, 3, 3); return err }},
+		{"concat spatial", func() error { _, err := ChannelConcat(x, in("x6", 2, 4, 6, 5)); return err }},
+		{"shuffle groups", func() error { _, err := ChannelShuffle(x3, 2); return err }},
+		{"maxpool padding", func() error { _, err := MaxPool2d(x, [2]int{2, 2}, [2]int{1, 1}, [2]int{2, 2}); return err }},
+		{"maxpool kernel", func() error { _, err := MaxPool2d(x, [2]int{0, 2}, [2]int{1, 1}, [2]int{0, 0}); return err }},
+		{"linear features", func() error { _, err := Linear(mat, in("lw", 3, 5), nil); return err }},
+		{"upsample size", func() error { _, err := UpsampleNearest(x, 0, 3); return err }},
+		{"ce label range", func() error { _, err := CrossEntropy(mat, []int{0, 4}, 0); return err }},
+		{"ce label count", func() error { _, err := CrossEntropy(mat, []int{0}, 0); return err }},
+		{"ce eps", func() error { _, err := CrossEntropy(mat, []int{0, 1}, 1); return err }},
+		{"bce shapes", func() error { _, err := SigmoidBCEWithLogits(mat, in("t", 4, 2), nil); return err }},
+		{"l1 weight shape", func() error { _, err := L1Loss(mat, in("t2", 2, 4), vec4); return err }},
+		{"smooth l1 beta", func() error { _, err := SmoothL1Loss(mat, in("t3", 2, 4), nil, -1); return err }},
+	}
+	for _, c := range cases {
+		if err := c.err(); err == nil {
+			t.Errorf("%s: accepted", c.name)
+		}
+	}
+}
+
+// TestScaledLossGradient feeds a loss through gorgonia's own scalar ops, so
+// the gradient reaching the loss is a computed scalar rather than Grad's
+// constant one.
+func TestScaledLossGradient(t *testing.T) {
+	g := gorgonia.NewGraph()
+	pred := newInput(g, "pred", tensor.Shape{2, 2}, []float32{1, -2, 3, 0.5})
+	target := newInput(g, "target", tensor.Shape{2, 2}, []float32{0, 0, 4, 0})
+	loss := must(t)(L1Loss(pred, target, nil))
+	scaled := must(t)(gorgonia.Mul(loss, gorgonia.NewConstant(float32(3))))
+	grads := gradRun(t, scaled, pred)
+	closeTo(t, "loss", toF64(valueF32(t, loss)), []float64{(1 + 2 + 1 + 0.5) / 4}, 1e-7)
+	closeTo(t, "dpred", toF64(grads[0]), []float64{0.75, -0.75, -0.75, 0.75}, 1e-7)
 }
