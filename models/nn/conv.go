@@ -10,13 +10,21 @@ import (
 // Conv2dConfig describes a square 2-D convolution like torch.nn.Conv2d.
 // Zero Stride, Dilation and Groups mean 1; zero Padding means none.
 type Conv2dConfig struct {
-	In, Out  int
-	Kernel   int
-	Stride   int
-	Padding  int
+	// In and Out are the input and output channels.
+	In, Out int
+	// Kernel is the side of the square kernel.
+	Kernel int
+	// Stride is the step between output positions (0 means 1).
+	Stride int
+	// Padding is the zero padding on each side.
+	Padding int
+	// Dilation is the spacing between kernel taps (0 means 1).
 	Dilation int
-	Groups   int
-	Bias     bool
+	// Groups splits the channels into independent groups (0 means 1);
+	// Groups == In == Out is a depthwise convolution.
+	Groups int
+	// Bias adds a learned per-channel bias.
+	Bias bool
 }
 
 // Conv2d is a 2-D convolution with parameters "weight"

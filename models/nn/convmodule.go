@@ -28,6 +28,8 @@ func (r *ReLU) Forward(_ *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
 // optionally BatchNorm2d, then optionally ReLU. Zero Stride, Dilation and
 // Groups mean 1.
 type ConvModuleConfig struct {
+	// In, Out, Kernel, Stride, Padding, Dilation and Groups are as in
+	// Conv2dConfig.
 	In, Out  int
 	Kernel   int
 	Stride   int
@@ -46,8 +48,9 @@ type ConvModuleConfig struct {
 // the state dict.
 type ConvModule struct {
 	Base
-	// Conv is the convolution; BN is nil without a norm.
+	// Conv is the convolution.
 	Conv *Conv2d
+	// BN is the norm, nil without one.
 	BN   *BatchNorm2d
 	relu bool
 }

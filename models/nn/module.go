@@ -8,6 +8,7 @@
 // shuffle_3x3.branch2.0.conv.weight"). Tensors live in the modules, not in a
 // graph. A training step builds a fresh graph for the path in use:
 //
+//	opt.ZeroGrad(true)                       // every gradient back to none
 //	b := nn.NewBinding()                     // a new *gorgonia.ExprGraph
 //	x := b.Input("x", images)
 //	logits, err := model.Forward(b, x)       // nodes only for the sampled path
@@ -16,6 +17,7 @@
 //	err = b.Run()                            // run; add gradients to Param grads
 //	opt.Step()                               // steps params that have a gradient
 //
+// Parameters off the sampled path get no node, no gradient and so no update.
 // A module type embeds Base, registers its parameters, buffers and children
 // in its constructor, and implements Forward.
 package nn

@@ -12,7 +12,10 @@ import (
 // To instead. An empty To strips the prefix; an empty From adds To to every
 // key.
 type PrefixRule struct {
-	From, To string
+	// From is the prefix to match.
+	From string
+	// To replaces it.
+	To string
 }
 
 // Remap renames the keys of a state dict by the first rule whose From

@@ -48,7 +48,9 @@ type Paramwise struct {
 
 // CustomKey is one entry of Paramwise.CustomKeys; a nil multiplier means 1.
 type CustomKey struct {
-	LRMult    *float64 `json:"lr_mult,omitempty"`
+	// LRMult scales the learning rate.
+	LRMult *float64 `json:"lr_mult,omitempty"`
+	// DecayMult scales the weight decay.
 	DecayMult *float64 `json:"decay_mult,omitempty"`
 }
 
