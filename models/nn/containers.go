@@ -8,10 +8,11 @@ import (
 )
 
 // Sequential chains layers registered as children "0", "1", ..., like
-// torch.nn.Sequential.
+// torch.nn.Sequential. It runs whatever its children are at the time, so a
+// child swapped with ReplaceChild (a placeholder turned into a searchable
+// op) is the one that runs.
 type Sequential struct {
 	Base
-	layers []Layer
 }
 
 // NewSequential builds a Sequential of the given layers.
@@ -23,21 +24,27 @@ func NewSequential(layers ...Layer) *Sequential {
 	return s
 }
 
-// Append adds l as the next child.
+// Append adds l as the next child, named by its position.
 func (s *Sequential) Append(l Layer) {
-	s.AddChild(strconv.Itoa(len(s.layers)), l)
-	s.layers = append(s.layers, l)
+	s.AddChild(strconv.Itoa(len(s.children)), l)
 }
 
 // Len is the number of layers.
-func (s *Sequential) Len() int { return len(s.layers) }
+func (s *Sequential) Len() int { return len(s.children) }
 
-// At returns layer i.
-func (s *Sequential) At(i int) Layer { return s.layers[i] }
+// At returns layer i, or nil when child i is not a Layer.
+func (s *Sequential) At(i int) Layer {
+	l, _ := s.children[i].m.(Layer)
+	return l
+}
 
 // Forward runs the layers in order.
 func (s *Sequential) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
-	for _, l := range s.layers {
+	for _, c := range s.children {
+		l, ok := c.m.(Layer)
+		if !ok {
+			return nil, fmt.Errorf("%s: child %q is a %T, which has no single-input Forward", s.Path(), c.name, c.m)
+		}
 		var err error
 		if x, err = l.Forward(b, x); err != nil {
 			return nil, err
