@@ -151,7 +151,9 @@ func (b *Base) AddChild(name string, m Module) {
 
 // ReplaceChild puts m in place of the child called name, keeping its
 // position, as a mutator does when it turns a placeholder into a searchable
-// op.
+// op. Containers that run their registered children (Sequential,
+// ModuleDict users) see the change; a module that also keeps the old child
+// in a typed field of its own must update that field itself.
 func (b *Base) ReplaceChild(name string, m Module) error {
 	for i := range b.children {
 		if b.children[i].name == name {
