@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 
@@ -161,20 +162,39 @@ func parseCocoFile(annFile string, data []byte) (*cocoFile, error) {
 	}
 	for i, m := range raw.Images {
 		if e := json.Unmarshal(m, new(cocoImage)); e != nil {
-			return nil, fmt.Errorf("CocoDataset ann_file %s: images[%d] %s: %w", annFile, i, clip(m), e)
+			return nil, fmt.Errorf("CocoDataset ann_file %s: images[%d] %s: %w", annFile, i, clip(m), describeJSONError(e))
 		}
 	}
 	for i, m := range raw.Annotations {
 		if e := json.Unmarshal(m, new(cocoAnnotation)); e != nil {
-			return nil, fmt.Errorf("CocoDataset ann_file %s: annotations[%d] %s: %w", annFile, i, clip(m), e)
+			return nil, fmt.Errorf("CocoDataset ann_file %s: annotations[%d] %s: %w", annFile, i, clip(m), describeJSONError(e))
 		}
 	}
 	for i, m := range raw.Categories {
 		if e := json.Unmarshal(m, new(cocoCategory)); e != nil {
-			return nil, fmt.Errorf("CocoDataset ann_file %s: categories[%d] %s: %w", annFile, i, clip(m), e)
+			return nil, fmt.Errorf("CocoDataset ann_file %s: categories[%d] %s: %w", annFile, i, clip(m), describeJSONError(e))
 		}
 	}
 	return nil, fmt.Errorf("CocoDataset ann_file %s: %w", annFile, err)
+}
+
+// describeJSONError says which field has the wrong JSON type in COCO's
+// terms instead of Go's.
+func describeJSONError(err error) error {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	want := "a number"
+	switch te.Type.Kind() {
+	case reflect.Slice:
+		want = "a list of numbers"
+	case reflect.String:
+		want = "a string"
+	case reflect.Bool:
+		want = "0, 1, true or false"
+	}
+	return fmt.Errorf("%q is a JSON %s; it must be %s", te.Field, te.Value, want)
 }
 
 // clip shortens a JSON entry for an error message.

@@ -1,0 +1,236 @@
+package datasets
+
+import (
+	"encoding/json"
+	"image"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// cocoFixture writes images and an instances JSON under a temp data root
+// and returns the root.
+func cocoFixture(t *testing.T, doc map[string]any, sizes map[string][2]int) string {
+	t.Helper()
+	root := t.TempDir()
+	for name, wh := range sizes {
+		writePNGFile(t, filepath.Join(root, "images", name), rgbImage(wh[0], wh[1]))
+	}
+	data, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeBytes(t, filepath.Join(root, "annotations", "instances.json"), data)
+	return root
+}
+
+func img(id int, name string, w, h int) map[string]any {
+	return map[string]any{"id": id, "file_name": name, "width": w, "height": h}
+}
+
+func ann(id, imageID, cat int, bbox []float64, extra ...any) map[string]any {
+	a := map[string]any{"id": id, "image_id": imageID, "category_id": cat, "bbox": bbox, "area": bbox[2] * bbox[3], "iscrowd": 0}
+	for i := 0; i+1 < len(extra); i += 2 {
+		a[extra[i].(string)] = extra[i+1]
+	}
+	return a
+}
+
+func standardCoco() (map[string]any, map[string][2]int) {
+	doc := map[string]any{
+		"images": []any{img(1, "a.png", 64, 48), img(2, "b.png", 64, 48), img(3, "c.png", 20, 20), img(4, "d.png", 64, 48)},
+		"annotations": []any{
+			ann(1, 1, 3, []float64{10, 5, 20, 10}),
+			ann(2, 1, 1, []float64{0, 0, 64, 48}, "iscrowd", 1),
+			ann(3, 1, 1, []float64{5, 5, 0.5, 10}),
+			ann(4, 1, 2, []float64{70, 0, 5, 5}),
+			ann(5, 1, 2, []float64{1, 1, 5, 5}, "area", 0),
+			ann(6, 1, 2, []float64{1, 1, 5, 5}, "ignore", true),
+			ann(7, 1, 2, []float64{50, 40, 14, 8}),
+			ann(8, 3, 1, []float64{1, 1, 5, 5}),
+			ann(9, 4, 2, []float64{3, 4, 5, 6}),
+		},
+		"categories": []any{
+			map[string]any{"id": 3, "name": "three"},
+			map[string]any{"id": 1, "name": "one"},
+			map[string]any{"id": 2, "name": "two"},
+		},
+	}
+	sizes := map[string][2]int{"a.png": {64, 48}, "b.png": {64, 48}, "c.png": {20, 20}, "d.png": {64, 48}}
+	return doc, sizes
+}
+
+func TestCocoDatasetParsesAsMMDet(t *testing.T) {
+	doc, sizes := standardCoco()
+	root := cocoFixture(t, doc, sizes)
+	build := func(extra map[string]any) *CocoDataset {
+		node := map[string]any{"type": "mmdet.CocoDataset", "data_root": root, "ann_file": "annotations/instances.json", "img_prefix": "images"}
+		for k, v := range extra {
+			node[k] = v
+		}
+		ds, err := Datasets.Build(node, "data.train", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds.(*CocoDataset)
+	}
+	test := build(map[string]any{"test_mode": true})
+	if !slices.Equal(test.Classes(), []string{"one", "two", "three"}) || !slices.Equal(test.CatIDs(), []int64{1, 2, 3}) {
+		t.Fatalf("classes %v cat ids %v, want labels in increasing category id", test.Classes(), test.CatIDs())
+	}
+	if test.Len() != 4 {
+		t.Fatalf("test mode keeps every image, got %d", test.Len())
+	}
+	s, err := test.Get(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Instances{
+		BBoxes:       []Box{{10, 5, 30, 15}, {50, 40, 64, 48}},
+		Labels:       []int{2, 1},
+		BBoxesIgnore: []Box{{0, 0, 64, 48}},
+	}
+	if !boxesEqual(s.Ann.BBoxes, want.BBoxes) || !slices.Equal(s.Ann.Labels, want.Labels) || !boxesEqual(s.Ann.BBoxesIgnore, want.BBoxesIgnore) {
+		t.Fatalf("image 1 annotations %+v, want %+v (crowd ignored; tiny, outside, zero-area and ignore:true dropped)", s.Ann, want)
+	}
+	if s.ImgInfo.ID != 1 || s.GTLabel != NoLabel || s.ImgPrefix != filepath.Join(root, "images") {
+		t.Fatalf("sample info %+v prefix %q", s.ImgInfo, s.ImgPrefix)
+	}
+
+	train := build(nil)
+	var ids []int64
+	for i := range train.Len() {
+		ids = append(ids, train.ImageID(i))
+	}
+	if !slices.Equal(ids, []int64{1, 4}) {
+		t.Fatalf("training keeps images %v, want [1 4] (no boxes: 2; under 32 pixels: 3)", ids)
+	}
+	only := build(map[string]any{"classes": []any{"three", "one"}})
+	if only.Len() != 1 || !slices.Equal(only.CatIDs(), []int64{3, 1}) {
+		t.Fatalf("classes [three one]: %d images, cat ids %v", only.Len(), only.CatIDs())
+	}
+	s, _ = only.Get(0)
+	if !slices.Equal(s.Ann.Labels, []int{0}) || len(s.Ann.BBoxesIgnore) != 1 {
+		t.Fatalf("selected classes relabel: %+v", s.Ann)
+	}
+	keepEmpty := build(map[string]any{"filter_empty_gt": false})
+	if keepEmpty.Len() != 3 {
+		t.Fatalf("filter_empty_gt false keeps 3 images (the small one still goes), got %d", keepEmpty.Len())
+	}
+}
+
+func TestCocoPipeline(t *testing.T) {
+	doc, sizes := standardCoco()
+	root := cocoFixture(t, doc, sizes)
+	pipeline := []any{
+		map[string]any{"type": "LoadImageFromFile"},
+		map[string]any{"type": "LoadAnnotations", "with_bbox": true},
+		map[string]any{"type": "Resize", "img_scale": []any{128, 96}, "keep_ratio": true},
+		map[string]any{"type": "RandomFlip", "flip_ratio": 1.0},
+		map[string]any{"type": "Normalize", "mean": []any{123.675, 116.28, 103.53}, "std": []any{58.395, 57.12, 57.375}, "to_rgb": true},
+		map[string]any{"type": "Pad", "size_divisor": 32},
+		map[string]any{"type": "DefaultFormatBundle"},
+		map[string]any{"type": "Collect", "keys": []any{"img", "gt_bboxes", "gt_labels", "gt_bboxes_ignore"}},
+	}
+	ds, err := NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), ImgPrefix: filepath.Join(root, "images"), FilterEmptyGT: true,
+		Pipeline: buildPipeline(t, anyMaps(pipeline)...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Prepare(ds, 0, testRNG())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 64x48 doubles to 128x96; the flip maps x to 128 - x.
+	want := []Box{{68, 10, 108, 30}, {0, 80, 28, 96}}
+	if !boxesEqual(s.GT.BBoxes, want) || !boxesEqual(s.GT.BBoxesIgnore, []Box{{0, 0, 128, 96}}) {
+		t.Fatalf("boxes %v ignore %v, want %v", s.GT.BBoxes, s.GT.BBoxesIgnore, want)
+	}
+	if s.Img.Shape() != [3]int{96, 128, 3} || s.ImgShape != [3]int{96, 128, 3} || s.OriShape != [3]int{48, 64, 3} || s.ScaleFactor != [4]float32{2, 2, 2, 2} || !s.Flip {
+		t.Fatalf("metas %+v shape %v", s.Meta, s.Img.Shape())
+	}
+	ann := s.Ann
+	if ann.BBoxes[0] != (Box{10, 5, 30, 15}) {
+		t.Fatalf("the transforms changed the dataset's annotation: %v", ann.BBoxes)
+	}
+	again, _ := ds.Get(0)
+	if again.Ann.BBoxes[0] != (Box{10, 5, 30, 15}) {
+		t.Fatalf("the dataset's annotation changed: %v", again.Ann.BBoxes)
+	}
+}
+
+func anyMaps(l []any) []map[string]any {
+	out := make([]map[string]any, len(l))
+	for i, e := range l {
+		out[i] = e.(map[string]any)
+	}
+	return out
+}
+
+func TestCocoMalformedAnnotations(t *testing.T) {
+	base := func() map[string]any {
+		doc, _ := standardCoco()
+		return doc
+	}
+	with := func(key string, v any) map[string]any {
+		d := base()
+		d[key] = v
+		return d
+	}
+	cases := []struct {
+		name      string
+		doc       map[string]any
+		fragments []string
+	}{
+		{"three-number bbox", with("annotations", []any{map[string]any{"id": 1, "image_id": 1, "category_id": 1, "bbox": []any{1, 2, 3}, "area": 6}}), []string{"annotations[0] (id 1)", "bbox"}},
+		{"bbox of strings", with("annotations", []any{ann(1, 1, 1, []float64{1, 2, 3, 4}), map[string]any{"id": 2, "image_id": 1, "category_id": 1, "bbox": "1 2 3 4", "area": 1}}), []string{"annotations[1]", `"bbox":"1 2 3 4"`, `"bbox" is a JSON string; it must be a list of numbers`}},
+		{"unknown image", with("annotations", []any{ann(7, 99, 1, []float64{1, 2, 3, 4})}), []string{"annotations[0] (id 7)", "image_id 99"}},
+		{"unknown category", with("annotations", []any{ann(7, 1, 42, []float64{1, 2, 3, 4})}), []string{"annotations[0] (id 7)", "category_id 42"}},
+		{"no area", with("annotations", []any{map[string]any{"id": 3, "image_id": 1, "category_id": 1, "bbox": []any{1, 2, 3, 4}}}), []string{"annotations[0] (id 3)", "no area"}},
+		{"bad iscrowd", with("annotations", []any{ann(3, 1, 1, []float64{1, 2, 3, 4}, "iscrowd", "yes")}), []string{"annotations[0]", "iscrowd"}},
+		{"repeated image id", with("images", []any{img(1, "a.png", 64, 48), img(1, "b.png", 64, 48)}), []string{"images[1]", "id 1"}},
+		{"image without size", with("images", []any{map[string]any{"id": 1, "file_name": "a.png"}}), []string{"images[0] (id 1, a.png)", "width and height"}},
+		{"no categories", with("categories", []any{}), []string{"no categories"}},
+		{"repeated category", with("categories", []any{map[string]any{"id": 1, "name": "x"}, map[string]any{"id": 1, "name": "y"}}), []string{"categories[1]", "id 1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			root := cocoFixture(t, c.doc, nil)
+			annFile := filepath.Join(root, "annotations", "instances.json")
+			_, err := NewCocoDataset(CocoOptions{AnnFile: annFile, TestMode: true})
+			wantErr(t, err, append([]string{annFile}, c.fragments...)...)
+		})
+	}
+
+	root := t.TempDir()
+	bad := filepath.Join(root, "bad.json")
+	writeBytes(t, bad, []byte("{\n\"images\": [],\n\"annotations\": [,]\n}"))
+	_, err := NewCocoDataset(CocoOptions{AnnFile: bad})
+	wantErr(t, err, bad, "line 3", "invalid JSON")
+
+	_, err = NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances_train2017.json")})
+	wantErr(t, err, "instances_train2017.json", "does not exist", "data/coco/annotations")
+
+	doc, sizes := standardCoco()
+	root = cocoFixture(t, doc, sizes)
+	_, err = NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), ImgPrefix: filepath.Join(root, "train2017")})
+	wantErr(t, err, "train2017", "img_prefix", "data/coco/train2017")
+	_, err = NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), Classes: []any{"four"}})
+	wantErr(t, err, `"four"`, "one")
+}
+
+func TestCocoCorruptAndMismatchedImages(t *testing.T) {
+	doc, sizes := standardCoco()
+	root := cocoFixture(t, doc, sizes)
+	writeBytes(t, filepath.Join(root, "images", "a.png"), []byte("\x89PNG\r\n\x1a\nbroken"))
+	writePNGFile(t, filepath.Join(root, "images", "d.png"), image.NewRGBA(image.Rect(0, 0, 48, 64)))
+	ds, err := NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), ImgPrefix: filepath.Join(root, "images"), TestMode: true,
+		Pipeline: buildPipeline(t, map[string]any{"type": "LoadImageFromFile"}, map[string]any{"type": "LoadAnnotations"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Prepare(ds, 0, testRNG())
+	wantErr(t, err, "image id 1 (a.png)", filepath.Join(root, "images", "a.png"), "corrupt")
+	_, err = Prepare(ds, 3, testRNG())
+	wantErr(t, err, "image id 4 (d.png)", "48x64", "64x48")
+}
