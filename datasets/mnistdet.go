@@ -87,7 +87,8 @@ type cocoOutCatory struct {
 // scales, positions and colours onto gradient canvases with unannotated
 // digit fragments as clutter, as PNG files plus COCO JSON (10 categories
 // "0".."9" with ids 1..10; boxes are the tight boxes of the pasted digits'
-// nonzero pixels, area = w*h, iscrowd 0). The output is a pure function of
+// nonzero pixels, area = w*h, iscrowd 0). A split of zero images is not
+// written. The output is a pure function of
 // the digits and options: image i of a split does not depend on the number
 // of images or workers.
 func GenerateMNISTDet(out string, train, val *Digits, o MNISTDetOptions) error {
@@ -126,6 +127,9 @@ func GenerateMNISTDet(out string, train, val *Digits, o MNISTDetOptions) error {
 		{o.Val, val, MNISTDetLayout.ValImages, MNISTDetLayout.ValAnn, 2},
 	}
 	for _, sp := range splits {
+		if sp.n == 0 {
+			continue
+		}
 		if err := writeDetSplit(out, sp.imgDir, sp.annFile, sp.n, sp.digits, sp.id, o); err != nil {
 			return err
 		}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestMakeMNISTDet(t *testing.T) {
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if err := run([]string{"--out", out, "--train", "3", "--val", "2", "--size", "64", "--seed", "5"}, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	for _, p := range []string{"train/000003.png", "val/000002.png", "annotations/instances_train.json", "annotations/instances_val.json"} {
+		if _, err := os.Stat(filepath.Join(out, p)); err != nil {
+			t.Fatalf("missing %s: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "train/000004.png")); err == nil {
+		t.Fatal("wrote more training images than asked")
+	}
+	if !strings.Contains(stdout.String(), "3 training and 2 validation images of 64x64") {
+		t.Fatalf("summary %q", stdout.String())
+	}
+}
+
+func TestMakeMNISTDetErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		frag string
+	}{
+		{[]string{"--train", "1"}, "--out is required"},
+		{[]string{"--out", t.TempDir(), "extra"}, "positional"},
+		{[]string{"--out", t.TempDir(), "--size", "8"}, "size 8"},
+		{[]string{"--out", t.TempDir(), "--mnist", t.TempDir()}, "train-images-idx3-ubyte"},
+		{[]string{"--out", t.TempDir(), "--bogus"}, "bogus"},
+	}
+	for _, c := range cases {
+		var stdout, stderr bytes.Buffer
+		err := run(c.args, &stdout, &stderr)
+		if err == nil || !strings.Contains(err.Error(), c.frag) {
+			t.Fatalf("%v: error %v, want it to mention %q", c.args, err, c.frag)
+		}
+	}
+}
