@@ -1,0 +1,344 @@
+// Package runners drives training and search: the iteration- and
+// epoch-based loops, the hooks that run around every step (lr schedule,
+// optimizer, checkpoints, logging, evaluation), and the evolution search.
+//
+// A Runner knows nothing about models or data formats. It asks a Task for
+// one training step at a time and hands the hooks a view of its state, the
+// way mmcv's runners do, so the same loop trains a classifier, a detector
+// or a one-shot supernet.
+package runners
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/razorgo/razor/models/nn"
+	"github.com/razorgo/razor/runners/checkpoint"
+	"github.com/razorgo/razor/runners/optim"
+)
+
+// StepResult is what one training step produced: the value of every loss
+// term in order (the summed "loss" last) and how many samples it saw.
+type StepResult struct {
+	Values     []NamedValue
+	NumSamples int
+}
+
+// NamedValue is one logged number.
+type NamedValue struct {
+	Name  string
+	Value float64
+}
+
+// Task is what a runner trains.
+type Task interface {
+	// Module is the root of every weight the run trains and checkpoints.
+	Module() nn.Module
+	// TrainStep runs the forward and backward pass of iteration iter (0-based)
+	// and leaves the gradients in the parameters; the optimizer hook steps
+	// them. rng is the iteration's own random source, derived from the seed
+	// and iter, so a resumed run draws exactly what an uninterrupted one does.
+	TrainStep(ctx context.Context, iter int, rng *rand.Rand) (StepResult, error)
+	// DataTime is the time the last step waited for its batch.
+	DataTime() time.Duration
+	// Epoch is the pass over the training data the last batch came from.
+	Epoch() int
+	// BatchesPerEpoch is the number of training batches in one epoch.
+	BatchesPerEpoch() int
+	// Seek positions the training data so that the next step gets the batch
+	// an uninterrupted run would get after `done` iterations, `inner` of them
+	// in the current epoch (for epoch-based runs).
+	Seek(done, epoch, inner int) error
+}
+
+// Runner runs a training loop with hooks.
+type Runner struct {
+	// Task is what is trained.
+	Task Task
+	// Optimizer steps the task's parameters.
+	Optimizer *optim.SGD
+	// WorkDir receives logs and checkpoints.
+	WorkDir string
+	// Seed derives every iteration's random source.
+	Seed uint64
+	// ByEpoch selects the epoch-based loop (EpochBasedRunner).
+	ByEpoch bool
+	// MaxIters and MaxEpochs bound the run (one of them, by ByEpoch).
+	MaxIters, MaxEpochs int
+	// Meta is copied into every checkpoint (config text, subnet ...).
+	Meta checkpoint.Meta
+	// Log writes the text and JSON logs.
+	Log *Logger
+
+	// Iter is the number of iterations done; inside a hook it is the
+	// 0-based index of the iteration in progress.
+	Iter int
+	// Epoch is the number of epochs done (the 0-based current epoch).
+	Epoch int
+	// InnerIter is the iteration's index within the current epoch.
+	InnerIter int
+	// Outputs is the last step's result, for the hooks after it.
+	Outputs StepResult
+	// Buffer accumulates logged values between two log lines.
+	Buffer *LogBuffer
+
+	hooks []Hook
+}
+
+// Hook priorities, as mmcv's: lower runs first.
+const (
+	PriorityVeryHigh    = 10
+	PriorityHigh        = 30
+	PriorityAboveNormal = 40
+	PriorityNormal      = 50
+	PriorityBelowNormal = 60
+	PriorityLow         = 70
+	PriorityVeryLow     = 90
+)
+
+// Hook runs code at points of the loop. A hook implements any of the
+// Before*/After* interfaces below; the runner calls those it has, ordered by
+// priority (registration order among equals).
+type Hook interface {
+	Priority() int
+}
+
+// The points of the loop a hook can run at.
+type (
+	BeforeRunHook        interface{ BeforeRun(r *Runner) error }
+	AfterRunHook         interface{ AfterRun(r *Runner) error }
+	BeforeTrainEpochHook interface{ BeforeTrainEpoch(r *Runner) error }
+	AfterTrainEpochHook  interface{ AfterTrainEpoch(r *Runner) error }
+	BeforeTrainIterHook  interface{ BeforeTrainIter(r *Runner) error }
+	AfterTrainIterHook   interface{ AfterTrainIter(r *Runner) error }
+)
+
+// StatefulHook keeps state that must survive a resume (the best score so
+// far, say); it is stored in checkpoint meta under Name.
+type StatefulHook interface {
+	Hook
+	Name() string
+	State() (json.RawMessage, error)
+	LoadState(json.RawMessage) error
+}
+
+// Register adds a hook.
+func (r *Runner) Register(h Hook) {
+	r.hooks = append(r.hooks, h)
+	sort.SliceStable(r.hooks, func(i, j int) bool { return r.hooks[i].Priority() < r.hooks[j].Priority() })
+}
+
+// Hooks lists the registered hooks in the order they run.
+func (r *Runner) Hooks() []Hook { return append([]Hook(nil), r.hooks...) }
+
+// IterRNG is the random source of iteration iter: a pure function of the
+// seed and the iteration, so a resumed run draws what an uninterrupted run
+// does without saving any generator state.
+func IterRNG(seed uint64, iter int) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15^uint64(iter)*0xbf58476d1ce4e5b9))
+}
+
+// ErrNonFinite marks a loss that became NaN or infinite.
+var ErrNonFinite = errors.New("non-finite loss")
+
+// Run runs the loop to MaxIters (or MaxEpochs), starting from r.Iter and
+// r.Epoch (non-zero after Resume).
+func (r *Runner) Run(ctx context.Context) error {
+	if r.Buffer == nil {
+		r.Buffer = NewLogBuffer()
+	}
+	if err := r.Task.Seek(r.Iter, r.Epoch, r.InnerIter); err != nil {
+		return err
+	}
+	if err := r.call(func(h Hook) error {
+		if x, ok := h.(BeforeRunHook); ok {
+			return x.BeforeRun(r)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	var err error
+	if r.ByEpoch {
+		err = r.runEpochs(ctx)
+	} else {
+		err = r.runIters(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	return r.call(func(h Hook) error {
+		if x, ok := h.(AfterRunHook); ok {
+			return x.AfterRun(r)
+		}
+		return nil
+	})
+}
+
+func (r *Runner) runIters(ctx context.Context) error {
+	for r.Iter < r.MaxIters {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := r.iteration(ctx); err != nil {
+			return err
+		}
+		r.Iter++
+		r.Epoch = r.Task.Epoch()
+	}
+	return nil
+}
+
+func (r *Runner) runEpochs(ctx context.Context) error {
+	per := r.Task.BatchesPerEpoch()
+	if per <= 0 {
+		return fmt.Errorf("the training data gives no batch per epoch; use more samples or drop_last: false")
+	}
+	r.MaxIters = r.MaxEpochs * per
+	for r.Epoch < r.MaxEpochs {
+		if r.InnerIter == 0 {
+			if err := r.call(func(h Hook) error {
+				if x, ok := h.(BeforeTrainEpochHook); ok {
+					return x.BeforeTrainEpoch(r)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		for r.InnerIter < per {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := r.iteration(ctx); err != nil {
+				return err
+			}
+			r.InnerIter++
+			r.Iter++
+		}
+		if err := r.call(func(h Hook) error {
+			if x, ok := h.(AfterTrainEpochHook); ok {
+				return x.AfterTrainEpoch(r)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		r.Epoch++
+		r.InnerIter = 0
+	}
+	return nil
+}
+
+// iteration runs the hooks and one training step.
+func (r *Runner) iteration(ctx context.Context) error {
+	if !r.ByEpoch {
+		r.InnerIter = r.Iter % max(1, r.Task.BatchesPerEpoch())
+	}
+	if err := r.call(func(h Hook) error {
+		if x, ok := h.(BeforeTrainIterHook); ok {
+			return x.BeforeTrainIter(r)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	start := time.Now()
+	out, err := r.Task.TrainStep(ctx, r.Iter, IterRNG(r.Seed, r.Iter))
+	if err != nil {
+		return fmt.Errorf("iteration %d: %w", r.Iter+1, err)
+	}
+	for _, v := range out.Values {
+		if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
+			return fmt.Errorf("iteration %d: loss term %s is %v; stopping before the optimizer step, so the last checkpoint in %s is the last good state: %w",
+				r.Iter+1, v.Name, v.Value, r.WorkDir, ErrNonFinite)
+		}
+	}
+	r.Outputs = out
+	for _, v := range out.Values {
+		r.Buffer.Add(v.Name, v.Value, out.NumSamples)
+	}
+	r.Buffer.Add("data_time", r.Task.DataTime().Seconds(), 1)
+	if err := r.call(func(h Hook) error {
+		if x, ok := h.(AfterTrainIterHook); ok {
+			return x.AfterTrainIter(r)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	r.Buffer.Add("time", time.Since(start).Seconds()+r.Task.DataTime().Seconds(), 1)
+	return nil
+}
+
+func (r *Runner) call(f func(Hook) error) error {
+	for _, h := range r.hooks {
+		if err := f(h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SaveCheckpoint writes checkpoint name (iter_N or epoch_N) into dir with
+// the model, the optimizer (when withOptimizer), the progress made (iterDone
+// iterations, epochDone epochs, innerDone iterations into the current epoch)
+// and the hooks' state, atomically. It returns the checkpoint's path.
+func (r *Runner) SaveCheckpoint(dir, name string, iterDone, epochDone, innerDone int, withOptimizer bool) (string, error) {
+	meta := r.Meta
+	meta.Iteration = int64(iterDone)
+	meta.Epoch = int64(epochDone)
+	meta.Extra = map[string]json.RawMessage{}
+	for k, v := range r.Meta.Extra {
+		meta.Extra[k] = v
+	}
+	meta.Extra["inner_iter"] = json.RawMessage(strconv.Itoa(innerDone))
+	for _, h := range r.hooks {
+		if s, ok := h.(StatefulHook); ok {
+			b, err := s.State()
+			if err != nil {
+				return "", fmt.Errorf("saving the state of hook %s: %w", s.Name(), err)
+			}
+			meta.Extra["hook:"+s.Name()] = b
+		}
+	}
+	var opt checkpoint.Optimizer
+	if withOptimizer && r.Optimizer != nil {
+		opt = r.Optimizer
+	}
+	return checkpoint.SaveTraining(dir, name, r.Task.Module(), opt, meta)
+}
+
+// Resume restores weights, optimizer state, progress and hook state from a
+// checkpoint written by SaveCheckpoint.
+func (r *Runner) Resume(path string) error {
+	m, err := checkpoint.Resume(path, r.Task.Module(), r.Optimizer)
+	if err != nil {
+		return err
+	}
+	r.Iter = int(m.Iteration)
+	r.Epoch = int(m.Epoch)
+	r.InnerIter = 0
+	if b, ok := m.Extra["inner_iter"]; ok {
+		if err := json.Unmarshal(b, &r.InnerIter); err != nil {
+			return fmt.Errorf("resume from %s: inner_iter: %w", path, err)
+		}
+	}
+	for _, h := range r.hooks {
+		if s, ok := h.(StatefulHook); ok {
+			if b, ok := m.Extra["hook:"+s.Name()]; ok {
+				if err := s.LoadState(b); err != nil {
+					return fmt.Errorf("resume from %s: hook %s: %w", path, s.Name(), err)
+				}
+			}
+		}
+	}
+	return nil
+}
