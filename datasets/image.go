@@ -201,19 +201,40 @@ func fromGoImage(src image.Image, ct ColorType) Image {
 // libjpeg's grayscale decoding (cv2.IMREAD_GRAYSCALE) does.
 func fromYCbCr(s *image.YCbCr, out Image) {
 	b := s.Rect
+	hs, vs := chromaSubsampling(s.SubsampleRatio)
 	for y := range out.H {
+		yRow := s.Y[(y)*s.YStride:]
+		o := y * out.W * out.C
+		if out.C == 1 {
+			copy(out.U8[o:o+out.W], yRow[:out.W])
+			continue
+		}
+		cRow := ((b.Min.Y+y)/vs - b.Min.Y/vs) * s.CStride
 		for x := range out.W {
-			yi := s.YOffset(b.Min.X+x, b.Min.Y+y)
-			o := (y*out.W + x) * out.C
-			if out.C == 1 {
-				out.U8[o] = s.Y[yi]
-				continue
-			}
-			ci := s.COffset(b.Min.X+x, b.Min.Y+y)
-			r, g, bl := color.YCbCrToRGB(s.Y[yi], s.Cb[ci], s.Cr[ci])
-			out.U8[o], out.U8[o+1], out.U8[o+2] = bl, g, r
+			ci := cRow + (b.Min.X+x)/hs - b.Min.X/hs
+			r, g, bl := color.YCbCrToRGB(yRow[x], s.Cb[ci], s.Cr[ci])
+			p := o + x*3
+			out.U8[p], out.U8[p+1], out.U8[p+2] = bl, g, r
 		}
 	}
+}
+
+// chromaSubsampling gives the horizontal and vertical chroma subsampling
+// factors of a JPEG's ratio.
+func chromaSubsampling(r image.YCbCrSubsampleRatio) (int, int) {
+	switch r {
+	case image.YCbCrSubsampleRatio422:
+		return 2, 1
+	case image.YCbCrSubsampleRatio420:
+		return 2, 2
+	case image.YCbCrSubsampleRatio440:
+		return 1, 2
+	case image.YCbCrSubsampleRatio411:
+		return 4, 1
+	case image.YCbCrSubsampleRatio410:
+		return 4, 2
+	}
+	return 1, 1
 }
 
 // grayOf is the BT.601 luma in cv2's fixed-point form (COLOR_BGR2GRAY on

@@ -1,6 +1,7 @@
 package datasets
 
 import (
+	"bytes"
 	"image"
 	"image/color"
 	"os"
@@ -173,5 +174,34 @@ func TestImageGeometry(t *testing.T) {
 	}
 	if chw.U8[4] != im.U8[3] {
 		t.Fatalf("CHW plane 0 holds channel 0 of consecutive pixels: %v", chw.U8[:8])
+	}
+}
+
+func TestJPEGChromaSubsamplingMatchesGenericConversion(t *testing.T) {
+	// Go encodes colour JPEGs 4:2:0; odd sizes exercise the last chroma
+	// sample of each row and column.
+	path := filepath.Join(t.TempDir(), "odd.jpg")
+	writeJPEGFile(t, path, rgbImage(13, 7), 90)
+	src, _, err := image.Decode(bytes.NewReader(readFile(t, path)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ycc, ok := src.(*image.YCbCr); !ok || ycc.SubsampleRatio != image.YCbCrSubsampleRatio420 {
+		t.Fatalf("decoded %T, want 4:2:0 YCbCr", src)
+	}
+	im, err := ReadImage(path, ColorBGR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for y := range 7 {
+		for x := range 13 {
+			r, g, b, _ := src.At(x, y).RGBA()
+			want := []float64{float64(b >> 8), float64(g >> 8), float64(r >> 8)}
+			for c := range 3 {
+				if got := im.At(y, x, c); got != want[c] {
+					t.Fatalf("pixel (%d,%d) channel %d = %v, want %v", x, y, c, got, want[c])
+				}
+			}
+		}
 	}
 }

@@ -128,26 +128,25 @@ func resizeHWC[T pixel](src []T, h, w, c, nh, nw int, interp Interpolation) []T 
 	var zero T
 	_, isU8 := any(zero).(uint8)
 	for y := range nh {
-		y0 := yi[y]
-		y1 := min(y0+1, h-1)
 		fy := yw[y]
+		row0 := src[yi[y]*w*c:]
+		row1 := src[min(yi[y]+1, h-1)*w*c:]
+		o := y * nw * c
 		for x := range nw {
-			x0 := xi[x]
-			x1 := min(x0+1, w-1)
 			fx := xw[x]
+			p0 := xi[x] * c
+			p1 := min(xi[x]+1, w-1) * c
 			w00, w01 := (1-fy)*(1-fx), (1-fy)*fx
 			w10, w11 := fy*(1-fx), fy*fx
-			p00, p01 := (y0*w+x0)*c, (y0*w+x1)*c
-			p10, p11 := (y1*w+x0)*c, (y1*w+x1)*c
-			o := (y*nw + x) * c
 			for k := range c {
-				v := w00*float32(src[p00+k]) + w01*float32(src[p01+k]) + w10*float32(src[p10+k]) + w11*float32(src[p11+k])
+				v := w00*float32(row0[p0+k]) + w01*float32(row0[p1+k]) + w10*float32(row1[p0+k]) + w11*float32(row1[p1+k])
 				if isU8 {
-					v = float32(math.Floor(float64(v) + 0.5))
-					v = max(0, min(255, v))
+					// v is in [0, 255]: adding 0.5 and truncating rounds it.
+					v = min(v+0.5, 255)
 				}
 				out[o+k] = T(v)
 			}
+			o += c
 		}
 	}
 	return out

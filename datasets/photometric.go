@@ -85,31 +85,29 @@ func grayPlane(im Image) []float32 {
 	return out
 }
 
-// blend sets every value v to v*factor + other(i)*(1-factor), with the
-// rounding mmcv's function gives: truncation after clipping for brightness
-// and contrast (float computation then astype), cv2's rounding saturation
-// for the uint8 colour blend.
-func blend(im Image, factor float64, other func(pix int) float32, round bool) {
+// blendConst sets every value v to v*factor + deg*(1-factor), clipped to
+// [0, 255] and, for uint8 pixels, truncated: mmcv's float blend followed by
+// astype. For uint8 the result depends on v alone, so a table does it.
+func blendConst(im Image, factor float64, deg float32) {
 	f := float32(factor)
-	for i := range im.H * im.W {
-		o := other(i) * (1 - f)
-		for c := range im.C {
-			k := i*im.C + c
-			if im.F32 != nil {
-				im.F32[k] = max(0, min(255, im.F32[k]*f+o))
-				continue
-			}
-			v := float64(float32(im.U8[k])*f + o)
-			if round {
-				v = math.RoundToEven(v)
-			}
-			im.U8[k] = uint8(max(0, min(255, v)))
+	o := deg * (1 - f)
+	if im.F32 != nil {
+		for k, v := range im.F32 {
+			im.F32[k] = max(0, min(255, v*f+o))
 		}
+		return
+	}
+	var lut [256]uint8
+	for v := range lut {
+		lut[v] = uint8(max(0, min(255, float32(v)*f+o)))
+	}
+	for k, v := range im.U8 {
+		im.U8[k] = lut[v]
 	}
 }
 
 func adjustBrightness(im Image, factor float64) {
-	blend(im, factor, func(int) float32 { return 0 }, false)
+	blendConst(im, factor, 0)
 }
 
 func adjustContrast(im Image, factor float64) {
@@ -126,12 +124,26 @@ func adjustContrast(im Image, factor float64) {
 	if count > 0 {
 		mean = float32(math.RoundToEven(sum / float64(count)))
 	}
-	blend(im, factor, func(int) float32 { return mean }, false)
+	blendConst(im, factor, mean)
 }
 
+// adjustSaturation blends each pixel with its gray level as cv2.addWeighted
+// does: uint8 results are rounded half to even and saturated.
 func adjustSaturation(im Image, factor float64) {
 	gray := grayPlane(im)
-	blend(im, factor, func(i int) float32 { return gray[i] }, true)
+	f := float32(factor)
+	for i, g := range gray {
+		o := g * (1 - f)
+		for c := range im.C {
+			k := i*im.C + c
+			if im.F32 != nil {
+				im.F32[k] = max(0, min(255, im.F32[k]*f+o))
+				continue
+			}
+			v := math.RoundToEven(float64(float32(im.U8[k])*f + o))
+			im.U8[k] = uint8(max(0, min(255, v)))
+		}
+	}
 }
 
 // Normalize converts the image to float32, optionally swaps BGR to RGB, then
