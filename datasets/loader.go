@@ -27,6 +27,7 @@ type LoaderOptions struct {
 	// Rank and WorldSize shard each epoch across processes as PyTorch's
 	// DistributedSampler does: the order is padded by repetition to a
 	// multiple of WorldSize and rank r takes positions r, r+WorldSize, ...
+	// A WorldSize of 0 means 1 (no sharding).
 	Rank      int `cfg:"rank"`
 	WorldSize int `cfg:"world_size"`
 	// SizeDivisor rounds the padded batch height and width up to a multiple
@@ -38,7 +39,8 @@ type LoaderOptions struct {
 	Prefetch int `cfg:"prefetch"`
 }
 
-// Defaults sets a batch of one, one shard and mmcv's prefetch factor 2.
+// Defaults sets a batch of one, one shard and mmcv's prefetch factor 2; call
+// it before decoding a config into the options.
 func (o *LoaderOptions) Defaults() {
 	o.SamplesPerGPU = 1
 	o.WorldSize = 1
@@ -55,6 +57,9 @@ type Loader struct {
 
 // NewLoader checks the options.
 func NewLoader(ds Dataset, o LoaderOptions) (*Loader, error) {
+	if o.WorldSize == 0 {
+		o.WorldSize = 1
+	}
 	switch {
 	case ds == nil:
 		return nil, errors.New("loader: no dataset")

@@ -291,6 +291,8 @@ func TestLoaderOptionErrors(t *testing.T) {
 		{LoaderOptions{SamplesPerGPU: 0, WorldSize: 1}, "samples_per_gpu"},
 		{LoaderOptions{SamplesPerGPU: 1, WorkersPerGPU: -1, WorldSize: 1}, "workers_per_gpu"},
 		{LoaderOptions{SamplesPerGPU: 1, WorldSize: 2, Rank: 2}, "rank 2"},
+		{LoaderOptions{SamplesPerGPU: 1, Rank: 1}, "rank 1 must be in [0, 1)"},
+		{LoaderOptions{SamplesPerGPU: 1, WorldSize: -2}, "world_size -2"},
 		{LoaderOptions{SamplesPerGPU: 4, WorldSize: 1, DropLast: true}, "drop_last"},
 	}
 	for _, c := range cases {
