@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"image/png"
 	"math/rand/v2"
@@ -129,6 +130,45 @@ func TestGenerateMNISTDetCoversCOCOAreaRanges(t *testing.T) {
 	}
 	if s.Img.Shape() != [3]int{256, 256, 3} || len(s.GT.BBoxes) != perImage[1] {
 		t.Fatalf("image 1: shape %v, %d boxes, want %d", s.Img.Shape(), len(s.GT.BBoxes), perImage[1])
+	}
+
+	// The detection training pipeline batches the set.
+	ds, err = NewCocoDataset(CocoOptions{AnnFile: filepath.Join(dir, MNISTDetLayout.TrainAnn), ImgPrefix: filepath.Join(dir, MNISTDetLayout.TrainImages), FilterEmptyGT: true,
+		Pipeline: buildPipeline(t,
+			map[string]any{"type": "LoadImageFromFile"},
+			map[string]any{"type": "LoadAnnotations", "with_bbox": true},
+			map[string]any{"type": "Resize", "img_scale": []any{128, 100}, "keep_ratio": true},
+			map[string]any{"type": "RandomFlip", "flip_ratio": 0.5},
+			map[string]any{"type": "Normalize", "mean": []any{123.675, 116.28, 103.53}, "std": []any{58.395, 57.12, 57.375}, "to_rgb": true},
+			map[string]any{"type": "Pad", "size_divisor": 32},
+			map[string]any{"type": "DefaultFormatBundle"},
+			map[string]any{"type": "Collect", "keys": []any{"img", "gt_bboxes", "gt_labels"}},
+		)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewLoader(ds, LoaderOptions{SamplesPerGPU: 4, WorkersPerGPU: 2, Shuffle: true, SizeDivisor: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b, err := range l.Epoch(context.Background(), 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Shape != [4]int{4, 3, 128, 128} || len(b.GT) != 4 || b.Metas[0].ImgShape != [3]int{100, 100, 3} || b.Metas[0].PadShape != [3]int{128, 128, 3} {
+			t.Fatalf("batch shape %v, %d targets, metas %+v", b.Shape, len(b.GT), b.Metas[0])
+		}
+		for i, gt := range b.GT {
+			if len(gt.BBoxes) != perImage[ds.ImageID(b.Indices[i])] || len(gt.Labels) != len(gt.BBoxes) {
+				t.Fatalf("image %d: %d boxes, %d labels", b.Indices[i], len(gt.BBoxes), len(gt.Labels))
+			}
+			for _, box := range gt.BBoxes {
+				if box[0] < 0 || box[1] < 0 || box[2] > 100 || box[3] > 100 || box[2] <= box[0] || box[3] <= box[1] {
+					t.Fatalf("box %v outside the 100x100 resized image", box)
+				}
+			}
+		}
+		break
 	}
 }
 
