@@ -1,10 +1,5 @@
 package datasets
 
-import (
-	"fmt"
-	"math"
-)
-
 // mapBoxes rewrites every box of in (labelled and ignored) with f, dropping
 // a box (and its label) when f says not to keep it.
 func (in *Instances) mapBoxes(f func(Box) (Box, bool)) {
@@ -78,34 +73,3 @@ func flipBoxes(in *Instances, direction string, w, h int) {
 		return b, true
 	})
 }
-
-// asInt reads a whole number from a config value.
-func asInt(v any) (int, bool) {
-	switch t := v.(type) {
-	case int:
-		return t, true
-	case float64:
-		if t == math.Trunc(t) && math.Abs(t) < 1<<31 {
-			return int(t), true
-		}
-	}
-	return 0, false
-}
-
-// intPair reads an int (both elements equal) or a two-element list.
-func intPair(v any, key string) ([2]int, error) {
-	if n, ok := asInt(v); ok {
-		return [2]int{n, n}, nil
-	}
-	if l, ok := v.([]any); ok && len(l) == 2 {
-		a, ok1 := asInt(l[0])
-		b, ok2 := asInt(l[1])
-		if ok1 && ok2 {
-			return [2]int{a, b}, nil
-		}
-	}
-	return [2]int{}, fmt.Errorf("%s must be an integer or a list of two integers, not %v", key, v)
-}
-
-// pythonRound rounds half to even, as Python 3's round does.
-func pythonRound(x float64) int { return int(math.RoundToEven(x)) }

@@ -111,37 +111,6 @@ func NewResize(o ResizeOptions) (*Resize, error) {
 	return r, nil
 }
 
-// scaleList reads one (w, h) pair or a list of them.
-func scaleList(v any, key string) ([][2]int, error) {
-	if l, ok := v.([]any); ok && len(l) > 0 {
-		if _, nested := l[0].([]any); nested {
-			out := make([][2]int, len(l))
-			for i, e := range l {
-				p, err := intPair(e, fmt.Sprintf("%s[%d]", key, i))
-				if err != nil {
-					return nil, err
-				}
-				out[i] = p
-			}
-			return out, checkScales(out, key)
-		}
-	}
-	p, err := intPair(v, key)
-	if err != nil {
-		return nil, err
-	}
-	return [][2]int{p}, checkScales([][2]int{p}, key)
-}
-
-func checkScales(scales [][2]int, key string) error {
-	for _, s := range scales {
-		if s[0] <= 0 || s[1] <= 0 {
-			return fmt.Errorf("%s %v must be positive (w, h)", key, s)
-		}
-	}
-	return nil
-}
-
 // targetScale chooses the (w, h) scale for one sample as mmdet's
 // Resize._random_scale does.
 func (r *Resize) targetScale(s *Sample, rng *rand.Rand) ([2]int, error) {
@@ -458,16 +427,6 @@ func NewRandomFlip(o RandomFlipOptions) (*RandomFlip, error) {
 		return nil, fmt.Errorf("flip probabilities add up to %v, more than 1", sum)
 	}
 	return t, nil
-}
-
-func asFloat(v any) (float64, bool) {
-	switch t := v.(type) {
-	case int:
-		return float64(t), true
-	case float64:
-		return t, true
-	}
-	return 0, false
 }
 
 // Apply draws the flip (unless a wrapper fixed it) and applies it.

@@ -29,11 +29,6 @@ func NewImageU8(h, w, c int) Image {
 	return Image{H: h, W: w, C: c, U8: make([]uint8, h*w*c)}
 }
 
-// NewImageF32 returns a zeroed float32 image.
-func NewImageF32(h, w, c int) Image {
-	return Image{H: h, W: w, C: c, F32: make([]float32, h*w*c)}
-}
-
 // Empty reports whether the image holds no pixels (no image loaded yet).
 func (im Image) Empty() bool { return im.U8 == nil && im.F32 == nil }
 
