@@ -433,24 +433,43 @@ func (op *rowOp) do(prealloc gorgonia.Value, in []gorgonia.Value) (gorgonia.Valu
 
 // batchStats computes each channel's mean and biased variance over an
 // n×c×hw tensor in one pass, accumulating in float64 (PyTorch's CPU kernel
-// accumulates float32 batch norm statistics in double as well).
+// accumulates float32 batch norm statistics in double as well). Values are
+// shifted by the channel's first element first, so a mean far from zero
+// does not cancel the variance away.
 func batchStats[T blas.Float](n, c, hw int, x []T, mean, variance []float64) {
 	m := float64(n * hw)
 	parallel(c, func(_, lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
+			shift := float64(x[ch*hw])
 			var s, s2 float64
 			for i := 0; i < n; i++ {
-				for _, v := range x[(i*c+ch)*hw : (i*c+ch+1)*hw] {
-					f := float64(v)
-					s += f
-					s2 += f * f
-				}
+				a, b := shiftedSums(x[(i*c+ch)*hw:(i*c+ch+1)*hw], shift)
+				s += a
+				s2 += b
 			}
-			mu := s / m
-			mean[ch] = mu
-			variance[ch] = max(0, s2/m-mu*mu)
+			d := s / m
+			mean[ch] = shift + d
+			variance[ch] = max(0, s2/m-d*d)
 		}
 	})
+}
+
+// shiftedSums returns Σ(v-k) and Σ(v-k)² in float64, with four partial sums
+// each so consecutive additions do not wait on one another.
+func shiftedSums[T blas.Float](s []T, k float64) (sum, squares float64) {
+	var a0, a1, a2, a3, q0, q1, q2, q3 float64
+	i := 0
+	for ; i+3 < len(s); i += 4 {
+		d0, d1, d2, d3 := float64(s[i])-k, float64(s[i+1])-k, float64(s[i+2])-k, float64(s[i+3])-k
+		a0, a1, a2, a3 = a0+d0, a1+d1, a2+d2, a3+d3
+		q0, q1, q2, q3 = q0+d0*d0, q1+d1*d1, q2+d2*d2, q3+d3*d3
+	}
+	for ; i < len(s); i++ {
+		d := float64(s[i]) - k
+		a0 += d
+		q0 += d * d
+	}
+	return (a0 + a1) + (a2 + a3), (q0 + q1) + (q2 + q3)
 }
 
 // bnNormalize computes y = (x-mean)·invStd·gamma + beta per channel.
@@ -473,23 +492,35 @@ func bnNormalize[T blas.Float](n, c, hw int, x, mean, invStd, gamma, beta, y []T
 func bnParamGrad[T blas.Float](n, c, hw int, x, gy, mean, invStd, dgamma, dbeta []T) {
 	parallel(c, func(_, lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
-			mu := mean[ch]
 			var sg, sgx float64
 			for i := 0; i < n; i++ {
 				off := (i*c + ch) * hw
-				xs, gs := x[off:off+hw], gy[off:off+hw]
-				var a, b T
-				for j, g := range gs {
-					a += g
-					b += g * (xs[j] - mu)
-				}
-				sg += float64(a)
-				sgx += float64(b)
+				a, b := gradSums(gy[off:off+hw], x[off:off+hw], mean[ch])
+				sg += a
+				sgx += b
 			}
 			dbeta[ch] = T(sg)
 			dgamma[ch] = T(sgx * float64(invStd[ch]))
 		}
 	})
+}
+
+// gradSums returns Σg and Σg·(x-mu) over one plane, with four partial sums
+// each.
+func gradSums[T blas.Float](g, x []T, mu T) (sum, dot float64) {
+	x = x[:len(g)]
+	var a0, a1, a2, a3, b0, b1, b2, b3 T
+	i := 0
+	for ; i+3 < len(g); i += 4 {
+		g0, g1, g2, g3 := g[i], g[i+1], g[i+2], g[i+3]
+		a0, a1, a2, a3 = a0+g0, a1+g1, a2+g2, a3+g3
+		b0, b1, b2, b3 = b0+g0*(x[i]-mu), b1+g1*(x[i+1]-mu), b2+g2*(x[i+2]-mu), b3+g3*(x[i+3]-mu)
+	}
+	for ; i < len(g); i++ {
+		a0 += g[i]
+		b0 += g[i] * (x[i] - mu)
+	}
+	return float64((a0 + a1) + (a2 + a3)), float64((b0 + b1) + (b2 + b3))
 }
 
 // bnInputGrad computes the input gradient. With batch statistics, the mean

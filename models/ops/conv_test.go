@@ -64,6 +64,11 @@ var convCases = []convCase{
 	{tensor.Shape{1, 2, 6, 7}, tensor.Shape{3, 2, 3, 2}, Conv2dParams{Stride: [2]int{1, 2}, Padding: [2]int{0, 1}, Dilation: [2]int{2, 1}}},
 	{tensor.Shape{2, 4, 5, 5}, tensor.Shape{4, 2, 3, 3}, Conv2dParams{Padding: [2]int{1, 1}, Groups: 2}},
 	{tensor.Shape{1, 3, 9, 9}, tensor.Shape{2, 3, 1, 1}, Conv2dParams{Stride: [2]int{2, 2}}},
+	// Depthwise with whole and partial blocks of eight channels, for the
+	// interleaving kernels of the cgo build.
+	{tensor.Shape{2, 16, 9, 7}, tensor.Shape{16, 1, 3, 3}, Conv2dParams{Padding: [2]int{1, 1}, Groups: 16}},
+	{tensor.Shape{1, 11, 9, 10}, tensor.Shape{11, 1, 5, 5}, Conv2dParams{Stride: [2]int{2, 2}, Padding: [2]int{2, 2}, Groups: 11}},
+	{tensor.Shape{1, 9, 6, 6}, tensor.Shape{9, 1, 3, 3}, Conv2dParams{Padding: [2]int{2, 2}, Dilation: [2]int{2, 2}, Groups: 9}},
 }
 
 func TestConvForwardMatchesDefinition(t *testing.T) {
@@ -108,6 +113,30 @@ func TestConvGradientsMatchFiniteDifferences(t *testing.T) {
 			closeTo(t, "dx", gx, numericGrad(x, loss), gradTol)
 			closeTo(t, "dw", gw, numericGrad(w, loss), gradTol)
 			closeTo(t, "db", gb, numericGrad(b, loss), gradTol)
+		})
+	}
+}
+
+// TestConvFloat32MatchesFloat64 checks the float32 paths (the build's BLAS,
+// and in the cgo build the native depthwise kernels) against the float64
+// Go kernels that the gradient checks validate.
+func TestConvFloat32MatchesFloat64(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, c := range convCases {
+		t.Run(c.String(), func(t *testing.T) {
+			g, err := newConvGeom(c.x, c.w, c.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, w, gy := randSlice(rng, c.x.TotalSize()), randSlice(rng, c.w.TotalSize()), randSlice(rng, g.yShape().TotalSize())
+			gx, gw := make([]float64, len(x)), make([]float64, len(w))
+			convBackwardInput(g, w, gy, gx)
+			convBackwardWeight(g, x, gy, gw)
+			gx32, gw32 := make([]float32, len(x)), make([]float32, len(w))
+			convBackwardInput(g, toF32(w), toF32(gy), gx32)
+			convBackwardWeight(g, toF32(x), toF32(gy), gw32)
+			closeTo(t, "dx(float32)", toF64(gx32), gx, 1e-5)
+			closeTo(t, "dw(float32)", toF64(gw32), gw, 1e-5)
 		})
 	}
 }

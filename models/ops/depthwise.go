@@ -142,6 +142,9 @@ func rowDots[T blas.Float](acc []float64, g, in []T, s, d int) {
 
 // depthwiseForward computes y = depthwise(x, w), one plane per task.
 func depthwiseForward[T blas.Float](g convGeom, x, w, y []T) {
+	if x32, ok := any(x).([]float32); ok && depthwiseForwardNative(g, x32, any(w).([]float32), any(y).([]float32)) {
+		return
+	}
 	hw, hwOut, kk := g.h*g.w, g.hout*g.wout, g.kh*g.kw
 	win := planeWindow{wp: g.w + 2*g.pw, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, dh: g.dh, dw: g.dw, hout: g.hout, wout: g.wout}
 	padded := g.ph > 0 || g.pw > 0
@@ -165,6 +168,9 @@ func depthwiseForward[T blas.Float](g convGeom, x, w, y []T) {
 // depthwiseBackwardInput computes the input gradient of a depthwise
 // convolution.
 func depthwiseBackwardInput[T blas.Float](g convGeom, w, gy, gx []T) {
+	if w32, ok := any(w).([]float32); ok && depthwiseBackwardInputNative(g, w32, any(gy).([]float32), any(gx).([]float32)) {
+		return
+	}
 	hw, hwOut, kk := g.h*g.w, g.hout*g.wout, g.kh*g.kw
 	// With stride 1, gx[i] = Σ_k w[k]·gy[i+p-k·d]: a correlation of gy,
 	// padded by (k-1)·d-p, with the flipped kernel. It needs p <= (k-1)·d.
@@ -217,6 +223,9 @@ func depthwiseBackwardInput[T blas.Float](g convGeom, w, gy, gx []T) {
 // depthwiseBackwardWeight computes the weight gradient of a depthwise
 // convolution, one channel per task so no two tasks write the same tap.
 func depthwiseBackwardWeight[T blas.Float](g convGeom, x, gy, gw []T) {
+	if x32, ok := any(x).([]float32); ok && depthwiseBackwardWeightNative(g, x32, any(gy).([]float32), any(gw).([]float32)) {
+		return
+	}
 	hw, hwOut, kk := g.h*g.w, g.hout*g.wout, g.kh*g.kw
 	wp := g.w + 2*g.pw
 	padded := g.ph > 0 || g.pw > 0
