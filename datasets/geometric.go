@@ -338,7 +338,8 @@ func (t *CenterCrop) Apply(s *Sample, _ *rand.Rand) error {
 }
 
 // RandomFlipOptions configure RandomFlip. flip_ratio (mmdet), flip_prob
-// (mmcls) and prob (mmcv 2) are the same setting; give one.
+// (mmcls) and prob (mmcv 2) are the same setting; give one. Without any the
+// probability is mmcls's default, 0.5.
 type RandomFlipOptions struct {
 	FlipRatio any `cfg:"flip_ratio"`
 	FlipProb  any `cfg:"flip_prob"`
