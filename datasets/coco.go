@@ -89,6 +89,7 @@ type cocoCategory struct {
 // converters write.
 type flag bool
 
+// UnmarshalJSON accepts 0, 1, true, false and null.
 func (f *flag) UnmarshalJSON(b []byte) error {
 	switch string(b) {
 	case "true", "1":
