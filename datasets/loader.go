@@ -155,11 +155,36 @@ func (l *Loader) Epoch(ctx context.Context, epoch int) iter.Seq2[*Batch, error] 
 // startEpoch, startEpoch+1, ...) and a batch may span two passes, as mmdet's
 // infinite samplers do. Pull from it with iter.Pull2 and stop it when done.
 func (l *Loader) Endless(ctx context.Context, startEpoch int) iter.Seq2[*Batch, error] {
+	return l.endless(ctx, startEpoch, 0)
+}
+
+// EndlessFrom is Endless from epoch 0 with the first skip batches left out:
+// it yields exactly what Endless(ctx, 0) yields after its first skip
+// batches, without preparing them, so a resumed run sees the data an
+// uninterrupted one would.
+func (l *Loader) EndlessFrom(ctx context.Context, skip int) iter.Seq2[*Batch, error] {
+	per := len(l.Indices(0))
+	if per == 0 {
+		return l.endless(ctx, 0, 0)
+	}
+	start := skip * l.opts.SamplesPerGPU
+	return l.endless(ctx, start/per, start%per)
+}
+
+// endless yields full batches from position offset of pass startEpoch on.
+func (l *Loader) endless(ctx context.Context, startEpoch, offset int) iter.Seq2[*Batch, error] {
 	return l.run(ctx, func(yield func([]item) bool) {
 		b := l.opts.SamplesPerGPU
 		items := make([]item, 0, b)
 		for epoch := startEpoch; ; epoch++ {
-			for _, i := range l.Indices(epoch) {
+			idx := l.Indices(epoch)
+			if len(idx) == 0 {
+				return
+			}
+			if epoch == startEpoch {
+				idx = idx[offset:]
+			}
+			for _, i := range idx {
 				items = append(items, item{i, epoch})
 				if len(items) == b {
 					if !yield(items) {

@@ -328,3 +328,21 @@ func mnistPipeline() []any {
 		map[string]any{"type": "Collect", "keys": []any{"img", "gt_label"}},
 	}
 }
+
+// TestLoaderEndlessFrom: skipping k batches yields exactly batches k, k+1,
+// ... of the uninterrupted stream, pixel for pixel, for every k across pass
+// boundaries.
+func TestLoaderEndlessFrom(t *testing.T) {
+	ds := &fakeDataset{n: 10, failAt: -1}
+	l := newLoader(t, ds, LoaderOptions{SamplesPerGPU: 4, WorkersPerGPU: 2, WorldSize: 1, Shuffle: true, Seed: 3})
+	all := collect(t, l.Endless(context.Background(), 0), 12)
+	for skip := 0; skip < 8; skip++ {
+		got := collect(t, l.EndlessFrom(context.Background(), skip), 4)
+		for k, b := range got {
+			want := all[skip+k]
+			if !slices.Equal(b.Indices, want.Indices) || !slices.Equal(b.Img, want.Img) || b.Epoch != want.Epoch {
+				t.Fatalf("skip %d, batch %d: indices %v epoch %d, want %v epoch %d", skip, k, b.Indices, b.Epoch, want.Indices, want.Epoch)
+			}
+		}
+	}
+}
