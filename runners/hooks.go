@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/razorgo/razor/runners/checkpoint"
 )
@@ -245,4 +246,15 @@ func FindLatest(dir string) string {
 		return real
 	}
 	return p
+}
+
+// removeCheckpoint deletes the checkpoint whose meta file is path (meta
+// first, so no half checkpoint looks complete); "" is a no-op.
+func removeCheckpoint(path string) {
+	if path == "" {
+		return
+	}
+	base := strings.TrimSuffix(path, ".json")
+	os.Remove(base + ".json")
+	os.Remove(base + ".safetensors")
 }

@@ -1,0 +1,305 @@
+package runners
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/razorgo/razor/datasets"
+	"github.com/razorgo/razor/datasets/metrics"
+	"github.com/razorgo/razor/models/nn"
+	"github.com/razorgo/razor/mutables"
+)
+
+// Evaluator scores an algorithm's current path on a validation loader.
+type Evaluator struct {
+	Alg    Algorithm
+	Loader *datasets.Loader
+	// Metric is "accuracy" (top-1/top-5, in percent as mmcls reports).
+	Metric string
+	// Progress, when set, receives a progress bar while evaluating.
+	Progress io.Writer
+}
+
+// Evaluate runs the current path in eval mode over the whole loader and
+// returns the metrics (accuracy_top-1, accuracy_top-5).
+func (e *Evaluator) Evaluate(ctx context.Context) ([]NamedValue, error) {
+	if e.Metric != "accuracy" {
+		return nil, fmt.Errorf("evaluation.metric %q is not supported for classification; use accuracy", e.Metric)
+	}
+	model := e.Alg.Model()
+	model.SetTraining(false)
+	defer model.SetTraining(true)
+	acc, err := metrics.NewAccuracy(1, 5)
+	if err != nil {
+		return nil, err
+	}
+	bar := newProgressBar(e.Progress, e.Loader.Len())
+	for batch, err := range e.Loader.Epoch(ctx, 0) {
+		if err != nil {
+			return nil, err
+		}
+		in, err := ToModelBatch(batch)
+		if err != nil {
+			return nil, err
+		}
+		if in.Labels == nil {
+			return nil, fmt.Errorf("the validation pipeline must collect gt_label to compute accuracy")
+		}
+		b := nn.NewBinding()
+		pending, err := model.ForwardTest(b, in)
+		if err != nil {
+			return nil, err
+		}
+		if err := b.Run(); err != nil {
+			return nil, err
+		}
+		res, err := pending()
+		if err != nil {
+			return nil, err
+		}
+		if err := acc.Update(res.Scores, in.Labels); err != nil {
+			return nil, err
+		}
+		bar.step(batch.Len())
+	}
+	bar.finish()
+	vals, err := acc.Values()
+	if err != nil {
+		return nil, err
+	}
+	return []NamedValue{{"accuracy_top-1", 100 * vals[0]}, {"accuracy_top-5", 100 * vals[1]}}, nil
+}
+
+// EvaluateSubnets scores each subnet in turn and returns, for every metric,
+// the mean over subnets, its standard deviation (`<metric>_std`) and the
+// count. Evaluating one drawn path, as the reference does, measures noise;
+// a fixed, seeded set of paths measures the supernet.
+func (e *Evaluator) EvaluateSubnets(ctx context.Context, subnets []mutables.Subnet) ([]NamedValue, error) {
+	restore := e.Alg.Subnet()
+	defer func() {
+		if restore != nil {
+			e.Alg.SetSubnet(restore)
+		}
+	}()
+	var names []string
+	sums := map[string][]float64{}
+	for _, s := range subnets {
+		if err := e.Alg.SetSubnet(s); err != nil {
+			return nil, err
+		}
+		vals, err := e.Evaluate(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range vals {
+			if _, ok := sums[v.Name]; !ok {
+				names = append(names, v.Name)
+			}
+			sums[v.Name] = append(sums[v.Name], v.Value)
+		}
+	}
+	var out []NamedValue
+	for _, n := range names {
+		mean, std := meanStd(sums[n])
+		out = append(out, NamedValue{n, mean}, NamedValue{n + "_std", std})
+	}
+	return append(out, NamedValue{"num_subnets", float64(len(subnets))}), nil
+}
+
+func meanStd(xs []float64) (float64, float64) {
+	m := 0.0
+	for _, x := range xs {
+		m += x
+	}
+	m /= float64(len(xs))
+	v := 0.0
+	for _, x := range xs {
+		v += (x - m) * (x - m)
+	}
+	if len(xs) > 1 {
+		v /= float64(len(xs) - 1)
+	}
+	return m, math.Sqrt(v)
+}
+
+// EvalHook evaluates every Interval iterations (or epochs) and at the end of
+// training, logs the metrics and, with SaveBest, keeps the best checkpoint
+// as best_<metric>_iter_N (LOW priority, after the checkpoint hook).
+type EvalHook struct {
+	Eval *Evaluator
+	// Interval counts iterations, or epochs when ByEpoch.
+	Interval int
+	ByEpoch  bool
+	// SaveBest names the metric whose best value keeps a checkpoint ("" for none).
+	SaveBest string
+	// Subnets, when set, are evaluated in turn and summarized (a supernet).
+	Subnets []mutables.Subnet
+
+	best     float64
+	bestPath string
+	has      bool
+}
+
+// Priority is LOW.
+func (h *EvalHook) Priority() int { return PriorityLow }
+
+// Name keys the hook's state in checkpoints.
+func (h *EvalHook) Name() string { return "EvalHook" }
+
+type evalState struct {
+	Best     float64 `json:"best"`
+	BestPath string  `json:"best_path"`
+	Has      bool    `json:"has"`
+}
+
+// State saves the best score so far.
+func (h *EvalHook) State() (json.RawMessage, error) {
+	return json.Marshal(evalState{h.best, h.bestPath, h.has})
+}
+
+// LoadState restores the best score.
+func (h *EvalHook) LoadState(b json.RawMessage) error {
+	var s evalState
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	h.best, h.bestPath, h.has = s.Best, s.BestPath, s.Has
+	return nil
+}
+
+// AfterTrainIter evaluates on iteration intervals.
+func (h *EvalHook) AfterTrainIter(r *Runner) error {
+	if h.ByEpoch {
+		return nil
+	}
+	done := r.Iter + 1
+	if (h.Interval > 0 && done%h.Interval == 0) || done == r.MaxIters {
+		return h.evaluate(r, done, r.Epoch, r.InnerIter+1)
+	}
+	return nil
+}
+
+// AfterTrainEpoch evaluates on epoch intervals.
+func (h *EvalHook) AfterTrainEpoch(r *Runner) error {
+	if !h.ByEpoch {
+		return nil
+	}
+	done := r.Epoch + 1
+	if (h.Interval > 0 && done%h.Interval == 0) || done == r.MaxEpochs {
+		return h.evaluate(r, r.Iter, done, 0)
+	}
+	return nil
+}
+
+func (h *EvalHook) evaluate(r *Runner, iterDone, epochDone, innerDone int) error {
+	start := time.Now()
+	var vals []NamedValue
+	var err error
+	if len(h.Subnets) > 0 {
+		vals, err = h.Eval.EvaluateSubnets(context.Background(), h.Subnets)
+	} else {
+		vals, err = h.Eval.Evaluate(context.Background())
+	}
+	if err != nil {
+		return fmt.Errorf("evaluation after iteration %d: %w", iterDone, err)
+	}
+	var sb strings.Builder
+	if h.ByEpoch {
+		fmt.Fprintf(&sb, "Epoch(val) [%d][%d]\t", epochDone, h.Eval.Loader.Len())
+	} else {
+		fmt.Fprintf(&sb, "Iter(val) [%d]\t", iterDone)
+	}
+	for i, v := range vals {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		fmt.Fprintf(&sb, "%s: %.4f", v.Name, v.Value)
+	}
+	fmt.Fprintf(&sb, " (%.1fs)", time.Since(start).Seconds())
+	r.Log.Printf("%s", sb.String())
+	if err := r.Log.Record(vals, map[string]any{"mode": "val", "epoch": epochDone, "iter": iterDone, "lr": roundLR(r.Optimizer.LR())}); err != nil {
+		return err
+	}
+	if h.SaveBest == "" {
+		return nil
+	}
+	for _, v := range vals {
+		if v.Name != h.SaveBest {
+			continue
+		}
+		if h.has && v.Value <= h.best {
+			return nil
+		}
+		name := fmt.Sprintf("best_%s_iter_%d", strings.NewReplacer("-", "_", "/", "_").Replace(h.SaveBest), iterDone)
+		if h.ByEpoch {
+			name = fmt.Sprintf("best_%s_epoch_%d", strings.NewReplacer("-", "_", "/", "_").Replace(h.SaveBest), epochDone)
+		}
+		h.best, h.has = v.Value, true
+		path, err := r.SaveCheckpoint(r.WorkDir, name, iterDone, epochDone, innerDone, false)
+		if err != nil {
+			return err
+		}
+		removeCheckpoint(h.bestPath)
+		h.bestPath = path
+		r.Log.Printf("Now best checkpoint is saved as %s (%s: %.4f)", path, h.SaveBest, v.Value)
+		return nil
+	}
+	return fmt.Errorf("evaluation.save_best %q is not among the metrics (%s)", h.SaveBest, names(vals))
+}
+
+func names(vs []NamedValue) string {
+	var out []string
+	for _, v := range vs {
+		out = append(out, v.Name)
+	}
+	return strings.Join(out, ", ")
+}
+
+// FixedSubnets draws n subnets from the space with their own seed, the same
+// set at every evaluation and in every run with that seed.
+func FixedSubnets(space *mutables.Space, n int, seed uint64) []mutables.Subnet {
+	rng := rand.New(rand.NewPCG(seed, 0x5ca1ab1e))
+	out := make([]mutables.Subnet, n)
+	for i := range out {
+		out[i] = space.Sample(rng)
+	}
+	return out
+}
+
+// progressBar draws mmcv-style progress on a terminal writer.
+type progressBar struct {
+	w     io.Writer
+	total int
+	seen  int
+	start time.Time
+	batch int
+}
+
+func newProgressBar(w io.Writer, batches int) *progressBar {
+	return &progressBar{w: w, total: batches, start: time.Now()}
+}
+
+func (p *progressBar) step(samples int) {
+	if p.w == nil {
+		return
+	}
+	p.batch++
+	p.seen += samples
+	el := time.Since(p.start).Seconds()
+	width := 30
+	filled := width * p.batch / max(1, p.total)
+	fmt.Fprintf(p.w, "\r[%s%s] %d/%d, %.1f samples/s, elapsed: %ds", strings.Repeat(">", filled), strings.Repeat(" ", width-filled),
+		p.batch, p.total, float64(p.seen)/math.Max(el, 1e-9), int(el))
+}
+
+func (p *progressBar) finish() {
+	if p.w != nil && p.batch > 0 {
+		fmt.Fprintln(p.w)
+	}
+}
