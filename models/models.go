@@ -10,6 +10,8 @@
 package models
 
 import (
+	"math/rand/v2"
+
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
@@ -106,10 +108,27 @@ type Model interface {
 	Backbone() Backbone
 }
 
+// Op is a candidate operation of a searchable block (ShuffleBlock,
+// ShuffleXception ...): one input, one output. A mutator builds one Op per
+// choice of every block from its config mapping, adding the block's
+// in_channels, out_channels and stride.
+type Op interface {
+	nn.Layer
+}
+
+// WeightInitializer is a component that draws its initial weights itself,
+// as mmcv's init_weights does; a fresh component has zero weights (norm
+// scales one) until InitWeights runs. Draws come from rng only, so a seed
+// fixes the weights.
+type WeightInitializer interface {
+	InitWeights(rng *rand.Rand) error
+}
+
 // The registries of model components.
 var (
 	Backbones = registry.New[Backbone]("backbone")
 	Necks     = registry.New[Neck]("neck")
 	ClsHeads  = registry.New[ClsHead]("head")
 	Models    = registry.New[Model]("model")
+	Ops       = registry.New[Op]("op")
 )

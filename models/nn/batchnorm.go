@@ -67,6 +67,7 @@ func (n *BatchNorm2d) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, err
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", n.Path(), err)
 	}
+	b.AddCost(Cost{Path: n.Path(), Type: "BatchNorm2d", FLOPs: 2 * Elements(x), Params: ParamCount(n.Weight, n.Bias)})
 	return y, nil
 }
 

@@ -22,6 +22,8 @@ type Binding struct {
 	grads    gorgonia.Nodes
 	backward bool
 	ran      bool
+	counting bool
+	costs    []Cost
 }
 
 // NewBinding starts a binding on a new, empty graph.

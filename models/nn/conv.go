@@ -86,5 +86,14 @@ func (c *Conv2d) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Path(), err)
 	}
+	if b.Counting() {
+		s := y.Shape()
+		positions := int64(s[0] * s[2] * s[3])
+		flops := int64(c.cfg.Kernel*c.cfg.Kernel*(c.cfg.In/c.cfg.Groups)*c.cfg.Out) * positions
+		if c.Bias != nil {
+			flops += int64(c.cfg.Out) * positions
+		}
+		b.AddCost(Cost{Path: c.Path(), Type: "Conv2d", FLOPs: flops, Params: ParamCount(c.Weight, c.Bias)})
+	}
 	return y, nil
 }

@@ -16,11 +16,12 @@ type ReLU struct {
 func NewReLU() *ReLU { return &ReLU{} }
 
 // Forward applies max(0, x) elementwise.
-func (r *ReLU) Forward(_ *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
+func (r *ReLU) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
 	y, err := ops.ReLU(x)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", r.Path(), err)
 	}
+	b.AddCost(Cost{Path: r.Path(), Type: "ReLU", FLOPs: Elements(y)})
 	return y, nil
 }
 
@@ -90,6 +91,7 @@ func (m *ConvModule) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, erro
 		if y, err = ops.ReLU(y); err != nil {
 			return nil, fmt.Errorf("%s: %w", m.Path(), err)
 		}
+		b.AddCost(Cost{Path: join(m.Path(), "activate"), Type: "ReLU", FLOPs: Elements(y)})
 	}
 	return y, nil
 }

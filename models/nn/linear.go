@@ -38,5 +38,6 @@ func (l *Linear) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", l.Path(), err)
 	}
+	b.AddCost(Cost{Path: l.Path(), Type: "Linear", FLOPs: Elements(x) * int64(y.Shape()[len(y.Shape())-1]), Params: ParamCount(l.Weight, l.Bias)})
 	return y, nil
 }

@@ -1,0 +1,239 @@
+package algorithms
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/razorgo/razor/models"
+	"github.com/razorgo/razor/models/nn"
+	"github.com/razorgo/razor/mutables"
+	"github.com/razorgo/razor/registry"
+)
+
+// OneShotOptions are the `algorithm:` keys of SPOS and DetNAS.
+type OneShotOptions struct {
+	// Architecture holds the model (MMClsArchitecture or MMDetArchitecture).
+	Architecture Architecture `cfg:"architecture,required"`
+	// Mutator turns the model's placeholders into searchable blocks.
+	Mutator mutables.Mutator `cfg:"mutator"`
+	// MutableCfg is a subnet: the path of a subnet file (either mmrazor
+	// format) or the subnet mapping itself.
+	MutableCfg any `cfg:"mutable_cfg"`
+	// Retraining removes the ops MutableCfg does not choose, so the model
+	// trains that subnet with only its own weights.
+	Retraining bool `cfg:"retraining"`
+	// BNTrainingMode keeps batch norm in training mode during evaluation
+	// (mmrazor's bn_training_mode, used by the search).
+	BNTrainingMode bool `cfg:"bn_training_mode"`
+	// InputShape is the (C, H, W) shape FLOPs are counted at.
+	InputShape []int `cfg:"input_shape"`
+	// Distiller and Pruner exist in mmrazor's configs; razor has neither,
+	// so they must be null.
+	Distiller any `cfg:"distiller"`
+	Pruner    any `cfg:"pruner"`
+}
+
+// Defaults sets mmrazor's input_shape (3, 224, 224).
+func (o *OneShotOptions) Defaults() { o.InputShape = []int{3, 224, 224} }
+
+// oneShot is what SPOS and DetNAS share: everything but the FLOPs scope.
+type oneShot struct {
+	nn.Base
+	arch       Architecture
+	mutator    mutables.Mutator
+	space      *mutables.Space
+	fixed      mutables.Subnet
+	retraining bool
+	bnTraining bool
+	inputShape []int
+	scope      scope
+}
+
+// init wires the architecture and mutator, prepares the search space and
+// applies mutable_cfg and retraining.
+func (a *oneShot) init(o OneShotOptions, sc scope) error {
+	if o.Distiller != nil {
+		return fmt.Errorf("distiller is not supported; set it to null")
+	}
+	if o.Pruner != nil {
+		return fmt.Errorf("pruner is not supported; set it to null")
+	}
+	if err := checkShape(o.InputShape, "input_shape"); err != nil {
+		return err
+	}
+	a.arch, a.mutator, a.retraining, a.bnTraining, a.inputShape, a.scope = o.Architecture, o.Mutator, o.Retraining, o.BNTrainingMode, o.InputShape, sc
+	a.AddChild("architecture", a.arch)
+	model := a.arch.Model()
+	if a.mutator == nil {
+		var ph *mutables.Placeholder
+		nn.Walk(model, func(_ string, m nn.Module) {
+			if p, ok := m.(*mutables.Placeholder); ok && ph == nil {
+				ph = p
+			}
+		})
+		if ph != nil {
+			return fmt.Errorf("the model has searchable blocks (%s, group %q) but no mutator; set mutator to {type: OneShotMutator, placeholder_mapping: {%s: ...}}", ph.SpaceID, ph.Group, ph.Group)
+		}
+		if o.MutableCfg != nil || o.Retraining {
+			return fmt.Errorf("mutable_cfg and retraining need a mutator and a searchable model")
+		}
+		return nil
+	}
+	var err error
+	if a.space, err = a.mutator.Prepare(model); err != nil {
+		return err
+	}
+	if a.fixed, err = parseMutableCfg(o.MutableCfg, a.space); err != nil {
+		return err
+	}
+	switch {
+	case a.fixed == nil && o.Retraining:
+		return fmt.Errorf("retraining: true needs mutable_cfg, the subnet to retrain (a subnet file such as final_subnet_*.yaml)")
+	case a.fixed == nil:
+		return nil
+	case o.Retraining:
+		err = a.mutator.Fix(a.fixed)
+	default:
+		err = a.mutator.SetSubnet(a.fixed)
+	}
+	if err != nil {
+		return fmt.Errorf("mutable_cfg: %w", err)
+	}
+	return nil
+}
+
+// parseMutableCfg reads mutable_cfg: nil or "" for none, a subnet file's
+// path, or an inline subnet mapping.
+func parseMutableCfg(v any, space *mutables.Space) (mutables.Subnet, error) {
+	switch t := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		if t == "" {
+			return nil, nil
+		}
+		sub, err := mutables.ReadSubnetFile(t, space)
+		if err != nil {
+			return nil, fmt.Errorf("mutable_cfg: %w", err)
+		}
+		return sub, nil
+	case map[string]any:
+		sub, err := mutables.ParseSubnet(t, space)
+		if err != nil {
+			return nil, fmt.Errorf("mutable_cfg: %w", err)
+		}
+		return sub, nil
+	}
+	return nil, fmt.Errorf("mutable_cfg must be a subnet file's path or a subnet mapping, not %T", v)
+}
+
+// checkShape checks a (C, H, W) shape.
+func checkShape(s []int, what string) error {
+	if len(s) != 3 || s[0] <= 0 || s[1] <= 0 || s[2] <= 0 {
+		return fmt.Errorf("%s %v must be three positive sizes (C, H, W)", what, s)
+	}
+	return nil
+}
+
+// Model is the network being searched or trained.
+func (a *oneShot) Model() models.Model { return a.arch.Model() }
+
+// Architecture is the wrapper holding the model.
+func (a *oneShot) Architecture() Architecture { return a.arch }
+
+// Mutator is the algorithm's mutator, nil without one.
+func (a *oneShot) Mutator() mutables.Mutator { return a.mutator }
+
+// Space is the search space, nil without a mutator or when retraining.
+func (a *oneShot) Space() *mutables.Space {
+	if a.retraining {
+		return nil
+	}
+	return a.space
+}
+
+// Subnet is mutable_cfg's subnet, nil in supernet mode.
+func (a *oneShot) Subnet() mutables.Subnet {
+	if a.fixed == nil {
+		return nil
+	}
+	return a.fixed.Clone()
+}
+
+// SetSubnet selects the ops of the next forward passes.
+func (a *oneShot) SetSubnet(sub mutables.Subnet) error {
+	if a.mutator == nil {
+		return fmt.Errorf("the model has no searchable blocks, so there is no subnet to set")
+	}
+	return a.mutator.SetSubnet(sub)
+}
+
+// SampleSubnet draws and selects a uniform random subnet.
+func (a *oneShot) SampleSubnet(rng *rand.Rand) (mutables.Subnet, error) {
+	if a.mutator == nil {
+		return nil, fmt.Errorf("the model has no searchable blocks, so there is no subnet to sample")
+	}
+	if a.retraining {
+		return nil, fmt.Errorf("retraining trains the fixed subnet of mutable_cfg; there is nothing to sample")
+	}
+	sub := a.space.Sample(rng)
+	if err := a.mutator.SetSubnet(sub); err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
+
+// Retraining reports whether only the fixed subnet's ops exist.
+func (a *oneShot) Retraining() bool { return a.retraining }
+
+// BNTrainingMode is the config's bn_training_mode.
+func (a *oneShot) BNTrainingMode() bool { return a.bnTraining }
+
+// InputShape is the (C, H, W) shape FLOPs are counted at by default.
+func (a *oneShot) InputShape() []int { return append([]int(nil), a.inputShape...) }
+
+// InitWeights initialises the model (after the mutator built every op).
+func (a *oneShot) InitWeights(rng *rand.Rand) error {
+	if wi, ok := a.Model().(models.WeightInitializer); ok {
+		return wi.InitWeights(rng)
+	}
+	return nil
+}
+
+// SPOS is Single Path One-Shot NAS (mmrazor's SPOS): the supernet trains
+// one uniformly drawn path per iteration, the search scores subnets by
+// accuracy, and FLOPs cover the whole model.
+type SPOS struct {
+	oneShot
+}
+
+// DetNAS is SPOS with a detector (mmrazor's DetNAS): FLOPs cover the
+// backbone alone without its last layer, and batch norm is not counted,
+// because mmrazor converts the backbone's SyncBN into a class mmcv's
+// counter does not know.
+type DetNAS struct {
+	oneShot
+}
+
+// NewSPOS builds SPOS.
+func NewSPOS(o OneShotOptions) (*SPOS, error) {
+	a := &SPOS{}
+	if err := a.init(o, scope{}); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// NewDetNAS builds DetNAS.
+func NewDetNAS(o OneShotOptions) (*DetNAS, error) {
+	a := &DetNAS{}
+	if err := a.init(o, scope{backboneOnly: true}); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func init() {
+	registry.MustRegister(Algorithms, "SPOS", func(o OneShotOptions) (Algorithm, error) { return NewSPOS(o) })
+	registry.MustRegister(Algorithms, "DetNAS", func(o OneShotOptions) (Algorithm, error) { return NewDetNAS(o) })
+}
