@@ -80,6 +80,23 @@ func (a *oneShot) Complexity(sub mutables.Subnet, shape []int) (*Complexity, err
 		return nil, fmt.Errorf("the model has no searchable blocks, so it has no subnets to count")
 	}
 
+	// Count in evaluation mode, as mmcv does, so batch norm needs no batch
+	// statistics (a one-image batch at a small shape has none).
+	// Restoring in walk order (parents first) gives every module its own
+	// mode back, since SetTraining also sets the subtree.
+	type mode struct {
+		m  nn.Module
+		on bool
+	}
+	var modes []mode
+	nn.Walk(a, func(_ string, m nn.Module) { modes = append(modes, mode{m, m.Training()}) })
+	a.SetTraining(false)
+	defer func() {
+		for _, md := range modes {
+			md.m.SetTraining(md.on)
+		}
+	}()
+
 	b := nn.NewBinding()
 	b.CountCosts()
 	x := tensor.New(tensor.WithShape(1, shape[0], shape[1], shape[2]), tensor.Of(tensor.Float32))

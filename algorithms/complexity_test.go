@@ -144,3 +144,18 @@ func TestComplexityRejectsBadShape(t *testing.T) {
 		}
 	}
 }
+
+// TestComplexityRestoresModes checks that counting (done in evaluation
+// mode, as mmcv) gives every module its training mode back.
+func TestComplexityRestoresModes(t *testing.T) {
+	alg := build(t, sposSubnet)
+	alg.SetTraining(true)
+	bn := alg.Model().Backbone()
+	bn.SetTraining(false)
+	if _, err := alg.Complexity(nil, []int{3, 8, 8}); err != nil {
+		t.Fatal(err)
+	}
+	if !alg.Training() || !alg.Model().Training() || bn.Training() {
+		t.Fatalf("modes after counting: algorithm %v, model %v, backbone %v; want true, true, false", alg.Training(), alg.Model().Training(), bn.Training())
+	}
+}
