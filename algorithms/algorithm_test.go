@@ -3,6 +3,7 @@ package algorithms_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -209,5 +210,33 @@ func TestMMDetArchitectureBuildsBackboneOnly(t *testing.T) {
 		if strings.HasPrefix(l.Path, "backbone.layers.4") || !strings.HasPrefix(l.Path, "backbone.") {
 			t.Fatalf("DetNAS counted %s", l.Path)
 		}
+	}
+}
+
+// TestSpaceReadsBothSubnetFormats reads the mmrazor 0.x and 1.x subnet
+// files against the space the mutator built from the shipped config: the
+// 1.x keys are the module paths of the blocks, relative to the model.
+func TestSpaceReadsBothSubnetFormats(t *testing.T) {
+	sp := build(t, sposSupernet).Space()
+	if b := sp.Blocks[19]; b.ID != "stage_3_block_3" || b.Path != "backbone.layers.3.3" {
+		t.Fatalf("last block %+v", b)
+	}
+	v0, err := os.ReadFile("../mutables/testdata/subnet_v0x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := mutables.ReadSubnetFile("../mutables/testdata/subnet_v0x.yaml", sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mutables.FormatSubnet(sub); string(got) != string(v0) {
+		t.Fatalf("the 0.x file does not round-trip:\n%s", got)
+	}
+	v1, err := mutables.ReadSubnetFile("../mutables/testdata/subnet_v1x.yaml", sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v1["stage_0_block_0"] != "shuffle_xception" || len(v1) != 20 {
+		t.Fatalf("1.x subnet %v", v1)
 	}
 }

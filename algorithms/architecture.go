@@ -104,20 +104,24 @@ func newPendingDetector(kind string, bb models.Backbone) *pendingDetector {
 	return d
 }
 
+// Backbone is the detector's backbone, which exists already.
 func (d *pendingDetector) Backbone() models.Backbone { return d.backbone }
 
 func (d *pendingDetector) unavailable() error {
 	return fmt.Errorf("the detector %s arrives with detection in a later issue; razor built only its backbone, which serves get_flops, the search space and weight loading but cannot train or test", d.kind)
 }
 
+// ForwardTrain fails: the detector does not exist yet.
 func (d *pendingDetector) ForwardTrain(*nn.Binding, *models.Batch) (models.Losses, error) {
 	return nil, d.unavailable()
 }
 
+// ForwardTest fails: the detector does not exist yet.
 func (d *pendingDetector) ForwardTest(*nn.Binding, *models.Batch) (models.Pending, error) {
 	return nil, d.unavailable()
 }
 
+// InitWeights initialises the backbone.
 func (d *pendingDetector) InitWeights(rng *rand.Rand) error {
 	if wi, ok := d.backbone.(models.WeightInitializer); ok {
 		return wi.InitWeights(rng)
