@@ -159,3 +159,15 @@ func TestComplexityRestoresModes(t *testing.T) {
 		t.Fatalf("modes after counting: algorithm %v, model %v, backbone %v; want true, true, false", alg.Training(), alg.Model().Training(), bn.Training())
 	}
 }
+
+// BenchmarkComplexity counts one full-width subnet, as the search does for
+// every candidate it checks against a FLOPs constraint.
+func BenchmarkComplexity(b *testing.B) {
+	alg := build(b, sposSupernet)
+	sub := readSubnet(b, sposPaper, alg.Space())
+	for b.Loop() {
+		if _, err := alg.Complexity(sub, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

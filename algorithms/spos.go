@@ -138,9 +138,6 @@ func checkShape(s []int, what string) error {
 // Model is the network being searched or trained.
 func (a *oneShot) Model() models.Model { return a.arch.Model() }
 
-// Architecture is the wrapper holding the model.
-func (a *oneShot) Architecture() Architecture { return a.arch }
-
 // Mutator is the algorithm's mutator, nil without one.
 func (a *oneShot) Mutator() mutables.Mutator { return a.mutator }
 

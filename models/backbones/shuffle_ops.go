@@ -125,7 +125,6 @@ func (u *shuffleUnit) Forward(b *nn.Binding, x *gorgonia.Node) (*gorgonia.Node, 
 // branch2.1.bn.running_mean ... as in the reference.
 type ShuffleBlock struct {
 	shuffleUnit
-	kernel int
 }
 
 // NewShuffleBlock builds a ShuffleBlock.
@@ -137,7 +136,7 @@ func NewShuffleBlock(o ShuffleBlockOptions) (*ShuffleBlock, error) {
 		return nil, err
 	}
 	mid := o.OutChannels / 2
-	blk := &ShuffleBlock{shuffleUnit: shuffleUnit{stride: o.Stride}, kernel: o.KernelSize}
+	blk := &ShuffleBlock{shuffleUnit: shuffleUnit{stride: o.Stride}}
 	in2 := mid
 	if o.Stride > 1 {
 		var err error
@@ -163,9 +162,6 @@ func NewShuffleBlock(o ShuffleBlockOptions) (*ShuffleBlock, error) {
 	blk.AddChild("branch2", blk.branch2)
 	return blk, nil
 }
-
-// KernelSize is the depthwise kernel's side.
-func (s *ShuffleBlock) KernelSize() int { return s.kernel }
 
 // DepthwiseSeparableConv is mmcv's DepthwiseSeparableConvModule as
 // ShuffleXception uses it: children depthwise_conv (3x3 depthwise + BN,
