@@ -437,6 +437,9 @@ func (op *rowOp) do(prealloc gorgonia.Value, in []gorgonia.Value) (gorgonia.Valu
 // shifted by the channel's first element first, so a mean far from zero
 // does not cancel the variance away.
 func batchStats[T blas.Float](n, c, hw int, x []T, mean, variance []float64) {
+	if x32, ok := any(x).([]float32); ok && batchStatsNative(n, c, hw, x32, mean, variance) {
+		return
+	}
 	m := float64(n * hw)
 	parallel(c, func(_, lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
@@ -490,6 +493,16 @@ func bnNormalize[T blas.Float](n, c, hw int, x, mean, invStd, gamma, beta, y []T
 // bnParamGrad computes dgamma = Σ gy·x̂ and dbeta = Σ gy per channel, where
 // x̂ = (x-mean)·invStd.
 func bnParamGrad[T blas.Float](n, c, hw int, x, gy, mean, invStd, dgamma, dbeta []T) {
+	if x32, ok := any(x).([]float32); ok {
+		sum, dot := make([]float64, c), make([]float64, c)
+		if gradSumsNative(n, c, hw, x32, any(gy).([]float32), any(mean).([]float32), sum, dot) {
+			for ch := range sum {
+				dbeta[ch] = T(sum[ch])
+				dgamma[ch] = T(dot[ch] * float64(invStd[ch]))
+			}
+			return
+		}
+	}
 	parallel(c, func(_, lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			var sg, sgx float64

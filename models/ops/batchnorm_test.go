@@ -172,3 +172,32 @@ func TestEvalModeUsesRunningStats(t *testing.T) {
 		t.Errorf("eval mode counted a batch")
 	}
 }
+
+// TestBatchNormFloat32MatchesFloat64 checks the float32 reductions (the C
+// loops in the cgo build) against the float64 Go kernels on planes long
+// enough for whole vectors plus a remainder.
+func TestBatchNormFloat32MatchesFloat64(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 12))
+	const n, c, hw = 3, 5, 37
+	x, gy := randSlice(rng, n*c*hw), randSlice(rng, n*c*hw)
+	for i := range x {
+		x[i] = 3 + 2*x[i]
+	}
+	mean, variance := make([]float64, c), make([]float64, c)
+	batchStats(n, c, hw, x, mean, variance)
+	mean32, variance32 := make([]float64, c), make([]float64, c)
+	batchStats(n, c, hw, toF32(x), mean32, variance32)
+	closeTo(t, "mean(float32)", mean32, mean, 1e-6)
+	closeTo(t, "variance(float32)", variance32, variance, 1e-6)
+
+	invStd := make([]float64, c)
+	for ch := range invStd {
+		invStd[ch] = 1 / math.Sqrt(variance[ch]+1e-5)
+	}
+	dgamma, dbeta := make([]float64, c), make([]float64, c)
+	bnParamGrad(n, c, hw, x, gy, mean, invStd, dgamma, dbeta)
+	dgamma32, dbeta32 := make([]float32, c), make([]float32, c)
+	bnParamGrad(n, c, hw, toF32(x), toF32(gy), toF32(mean), toF32(invStd), dgamma32, dbeta32)
+	closeTo(t, "dgamma(float32)", toF64(dgamma32), dgamma, 1e-5)
+	closeTo(t, "dbeta(float32)", toF64(dbeta32), dbeta, 1e-5)
+}

@@ -1,0 +1,12 @@
+//go:build !openblas
+
+package ops
+
+// Without the openblas (cgo) build batch norm reductions run on the Go
+// loops in batchnorm.go; these report that no native kernel ran.
+
+func batchStatsNative(int, int, int, []float32, []float64, []float64) bool { return false }
+
+func gradSumsNative(int, int, int, []float32, []float32, []float32, []float64, []float64) bool {
+	return false
+}
