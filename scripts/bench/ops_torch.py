@@ -10,9 +10,22 @@ budget the Go kernels get on a 2-core machine:
 
 Each argument is a `go test -bench` output file ("-" for stdin), optionally
 followed by "=label". Go timings are the median over -count repetitions;
-PyTorch timings are the median of --runs timed calls after warm-up,
-taken in interleaved rounds over all cases. Without
-arguments it prints the PyTorch timings alone.
+PyTorch timings are the median of --runs timed calls after warm-up, taken
+in interleaved rounds over all cases. Without arguments it prints the
+PyTorch timings alone.
+
+On a machine shared with other work, load changes between the Go and the
+PyTorch runs skew the ratios. Interleave them instead: in each round run
+the Go benchmarks once (-count 1, appending to the same files) and save a
+PyTorch round with --save; then print with --load over all saved rounds
+(the median per case across rounds):
+
+    for r in 1 2 3 4 5; do
+      go test -run '^$' -bench Ops -count 1 ./models/ops/ >> /tmp/go.txt
+      go test -tags openblas -run '^$' -bench Ops -count 1 ./models/ops/ >> /tmp/openblas.txt
+      /usr/bin/python3 scripts/bench/ops_torch.py --runs 7 --save /tmp/torch$r.json
+    done
+    /usr/bin/python3 scripts/bench/ops_torch.py --load '/tmp/torch?.json' /tmp/go.txt=go /tmp/openblas.txt=openblas
 
 The cases mirror BenchmarkOps in models/ops/bench_test.go (batch 32):
   conv1x1/{C/2}x{H}x{W}   1x1 convolution, C/2 -> C/2 channels
@@ -23,6 +36,8 @@ gradient (input and weight; input, weight and bias for batch norm) from a
 recorded forward.
 """
 import argparse
+import glob
+import json
 import re
 import statistics
 import sys
@@ -125,11 +140,29 @@ def main():
     ap.add_argument("--runs", type=int, default=15, help="timed PyTorch calls per case (median reported)")
     ap.add_argument("--filter", default="", help="regular expression selecting cases")
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    ap.add_argument("--save", metavar="FILE", help="write this run's PyTorch timings to FILE as JSON and stop")
+    ap.add_argument("--load", metavar="GLOB",
+                    help="use the median of the saved PyTorch rounds matching GLOB instead of timing now")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     go = [read_go(spec) for spec in args.go]
-    torch_times = time_torch(args.runs, args.filter)
+    loaded = sorted(glob.glob(args.load)) if args.load else []
+    if args.load and not loaded:
+        sys.exit("--load %s: no saved rounds match" % args.load)
+    if loaded:
+        rounds = []
+        for path in loaded:
+            with open(path) as f:
+                rounds.append(json.load(f))
+        torch_times = {name: statistics.median(r[name] for r in rounds if name in r)
+                       for name in rounds[0] if not args.filter or re.search(args.filter, name)}
+    else:
+        torch_times = time_torch(args.runs, args.filter)
+    if args.save:
+        with open(args.save, "w") as f:
+            json.dump(torch_times, f, indent=1)
+        return
 
     header = ["case", "torch ms"]
     for label, _ in go:
@@ -144,7 +177,8 @@ def main():
                 row += ["-", "-"]
         rows.append(row)
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    print("torch %s, %d threads, batch %d" % (torch.__version__, args.threads, BATCH))
+    rounds = " (median of %d saved rounds)" % len(loaded) if loaded else ""
+    print("torch %s, %d threads, batch %d%s" % (torch.__version__, args.threads, BATCH, rounds))
     print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows:
