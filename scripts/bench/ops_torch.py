@@ -4,26 +4,28 @@
 Run with Debian's system python3 (python3-torch) on two threads, the same
 budget the Go kernels get on a 2-core machine:
 
-    go test -run '^$' -bench Ops -count 5 ./models/ops/ > /tmp/go.txt
-    go test -tags openblas -run '^$' -bench Ops -count 5 ./models/ops/ > /tmp/openblas.txt
+    go test -run '^$' -bench Ops -benchtime 1x -count 15 ./models/ops/ > /tmp/go.txt
+    go test -tags openblas -run '^$' -bench Ops -benchtime 1x -count 15 ./models/ops/ > /tmp/openblas.txt
     /usr/bin/python3 scripts/bench/ops_torch.py /tmp/go.txt=go /tmp/openblas.txt=openblas
 
 Each argument is a `go test -bench` output file ("-" for stdin), optionally
-followed by "=label". Go timings are the median over -count repetitions;
-PyTorch timings are the median of --runs timed calls after warm-up, taken
-in interleaved rounds over all cases. Without arguments it prints the
-PyTorch timings alone.
+followed by "=label". Go timings are the median over the -count
+repetitions (with -benchtime 1x, the median of single calls); PyTorch
+timings are the median of --runs timed calls after warm-up, taken in
+interleaved rounds over all cases. Medians of single calls on both sides
+keep a burst of load from one side's average. Without arguments it prints
+the PyTorch timings alone.
 
-On a machine shared with other work, load changes between the Go and the
-PyTorch runs skew the ratios. Interleave them instead: in each round run
-the Go benchmarks once (-count 1, appending to the same files) and save a
-PyTorch round with --save; then print with --load over all saved rounds
-(the median per case across rounds):
+On a machine shared with other work, load also changes between the Go and
+the PyTorch runs. Interleave them instead: in each round run the Go
+benchmarks a few times (appending to the same files) and save a PyTorch
+round with --save; then print with --load over all saved rounds (the median
+per case across rounds):
 
     for r in 1 2 3 4 5; do
-      go test -run '^$' -bench Ops -count 1 ./models/ops/ >> /tmp/go.txt
-      go test -tags openblas -run '^$' -bench Ops -count 1 ./models/ops/ >> /tmp/openblas.txt
-      /usr/bin/python3 scripts/bench/ops_torch.py --runs 7 --save /tmp/torch$r.json
+      go test -run '^$' -bench Ops -benchtime 1x -count 3 ./models/ops/ >> /tmp/go.txt
+      go test -tags openblas -run '^$' -bench Ops -benchtime 1x -count 3 ./models/ops/ >> /tmp/openblas.txt
+      /usr/bin/python3 scripts/bench/ops_torch.py --runs 3 --save /tmp/torch$r.json
     done
     /usr/bin/python3 scripts/bench/ops_torch.py --load '/tmp/torch?.json' /tmp/go.txt=go /tmp/openblas.txt=openblas
 
