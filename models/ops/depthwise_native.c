@@ -174,25 +174,31 @@ static inline size_t tap_offset(const dw_geom *g, int wp, int ky, int kx) {
 }
 
 // block_forward correlates a padded block with the packed filters. Output
-// pixels go four at a time in row-major order (across row ends), so four
-// independent multiply-add chains hide the FMA latency even on 7-pixel-wide
-// planes.
+// pixels go eight at a time in row-major order (across row ends), so eight
+// independent multiply-add chains hide the FMA latency and every filter tap
+// loaded feeds eight pixels, even on 7-pixel-wide planes.
 VECTORIZED
 static void block_forward(const float *in, int wp, const size_t *base, const float *wb, const dw_geom *g, float *out) {
 	const int pixels = g->hout * g->wout;
 	int i = 0;
-	for (; i + 4 <= pixels; i += 4) {
-		const float *b0 = in + base[i], *b1 = in + base[i + 1];
-		const float *b2 = in + base[i + 2], *b3 = in + base[i + 3];
-		v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+	for (; i + 8 <= pixels; i += 8) {
+		const float *b[8];
+		for (int j = 0; j < 8; j++) {
+			b[j] = in + base[i + j];
+		}
+		v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
 		for (int ky = 0; ky < g->kh; ky++) {
 			for (int kx = 0; kx < g->kw; kx++) {
 				const size_t off = tap_offset(g, wp, ky, kx);
 				const v8f q = VEC(wb + (size_t)(ky * g->kw + kx) * LANES);
-				a0 += q * VEC(b0 + off);
-				a1 += q * VEC(b1 + off);
-				a2 += q * VEC(b2 + off);
-				a3 += q * VEC(b3 + off);
+				a0 += q * VEC(b[0] + off);
+				a1 += q * VEC(b[1] + off);
+				a2 += q * VEC(b[2] + off);
+				a3 += q * VEC(b[3] + off);
+				a4 += q * VEC(b[4] + off);
+				a5 += q * VEC(b[5] + off);
+				a6 += q * VEC(b[6] + off);
+				a7 += q * VEC(b[7] + off);
 			}
 		}
 		float *o = out + (size_t)i * LANES;
@@ -200,6 +206,10 @@ static void block_forward(const float *in, int wp, const size_t *base, const flo
 		VEC(o + LANES) = a1;
 		VEC(o + 2 * LANES) = a2;
 		VEC(o + 3 * LANES) = a3;
+		VEC(o + 4 * LANES) = a4;
+		VEC(o + 5 * LANES) = a5;
+		VEC(o + 6 * LANES) = a6;
+		VEC(o + 7 * LANES) = a7;
 	}
 	for (; i < pixels; i++) {
 		const float *b0 = in + base[i];
