@@ -266,7 +266,15 @@ func (r *Runner) iteration(ctx context.Context) error {
 		r.Buffer.Add(v.Name, v.Value, out.NumSamples)
 	}
 	r.Buffer.Add("data_time", r.Task.DataTime().Seconds(), 1)
+	timed := false
 	if err := r.call(func(h Hook) error {
+		// The iteration's time covers the step and the hooks up to NORMAL
+		// priority (optimizer, checkpoint), not evaluation or logging, as
+		// mmcv's IterTimerHook (LOW, registered first) measures it.
+		if !timed && h.Priority() >= PriorityLow {
+			r.Buffer.Add("time", time.Since(start).Seconds(), 1)
+			timed = true
+		}
 		if x, ok := h.(AfterTrainIterHook); ok {
 			return x.AfterTrainIter(r)
 		}
@@ -274,7 +282,9 @@ func (r *Runner) iteration(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	r.Buffer.Add("time", time.Since(start).Seconds()+r.Task.DataTime().Seconds(), 1)
+	if !timed {
+		r.Buffer.Add("time", time.Since(start).Seconds(), 1)
+	}
 	return nil
 }
 

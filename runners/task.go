@@ -21,6 +21,9 @@ import (
 // DetNAS) or of a plain model: the network, and for a supernet the space to
 // draw a path from every iteration.
 type Algorithm interface {
+	// Module is the root of every weight the run trains and checkpoints
+	// (mmrazor's keys: architecture.model.*).
+	nn.Module
 	// Model is the network the algorithm trains.
 	Model() models.Model
 	// Space is the search space, nil for a network with nothing to search.
@@ -30,8 +33,10 @@ type Algorithm interface {
 	Subnet() mutables.Subnet
 	// SetSubnet selects the path the next forward passes use.
 	SetSubnet(mutables.Subnet) error
-	// SampleSubnet draws a path uniformly from the space.
-	SampleSubnet(rng *rand.Rand) mutables.Subnet
+	// SampleSubnet draws a path uniformly from the space and selects it.
+	SampleSubnet(rng *rand.Rand) (mutables.Subnet, error)
+	// InitWeights draws the initial weights.
+	InitWeights(rng *rand.Rand) error
 }
 
 // ModelTask trains an Algorithm's model on batches from a loader: each step
@@ -54,8 +59,8 @@ func NewModelTask(ctx context.Context, alg Algorithm, loader *datasets.Loader) *
 	return &ModelTask{Alg: alg, Loader: loader, ctx: ctx}
 }
 
-// Module is the whole model.
-func (t *ModelTask) Module() nn.Module { return t.Alg.Model() }
+// Module is the algorithm's whole weight tree.
+func (t *ModelTask) Module() nn.Module { return t.Alg }
 
 // DataTime is how long the last step waited for its batch.
 func (t *ModelTask) DataTime() time.Duration { return t.dataTime }
@@ -102,7 +107,7 @@ func (t *ModelTask) TrainStep(ctx context.Context, it int, rng *rand.Rand) (Step
 	}
 	t.epoch = batch.Epoch
 	if t.Alg.Space() != nil && t.Alg.Subnet() == nil {
-		if err := t.Alg.SetSubnet(t.Alg.SampleSubnet(rng)); err != nil {
+		if _, err := t.Alg.SampleSubnet(rng); err != nil {
 			return StepResult{}, err
 		}
 	}

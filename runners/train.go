@@ -119,7 +119,7 @@ func BuildOptimizer(cfg *config.Config, alg Algorithm) (*optim.SGD, error) {
 			}
 		}
 	}
-	opt, err := optim.NewSGD(alg.Model().NamedParameters(), optim.SGDConfig{
+	opt, err := optim.NewSGD(alg.NamedParameters(), optim.SGDConfig{
 		LR: oc.LR, Momentum: oc.Momentum, Dampening: oc.Dampening, WeightDecay: oc.WeightDecay, Nesterov: oc.Nesterov,
 	}, pw)
 	if err != nil {
@@ -278,6 +278,9 @@ func Train(ctx context.Context, cfg *config.Config, alg Algorithm, opts TrainOpt
 		r.Register(h)
 	}
 
+	if err := alg.InitWeights(rand.New(rand.NewPCG(seed, 0x1417))); err != nil {
+		return err
+	}
 	if resume != "" {
 		if err := r.Resume(resume); err != nil {
 			return err
@@ -286,7 +289,7 @@ func Train(ctx context.Context, cfg *config.Config, alg Algorithm, opts TrainOpt
 	} else if from, err := cfg.String("load_from", ""); err != nil {
 		return err
 	} else if from != "" {
-		rep, _, err := checkpoint.LoadModel(from, alg.Model(), checkpoint.LoadOptions{Strict: false, Rules: DefaultLoadRules})
+		rep, _, err := checkpoint.LoadModel(from, alg, checkpoint.LoadOptions{Strict: false, Rules: DefaultLoadRules})
 		if err != nil {
 			return fmt.Errorf("load_from %s: %w", from, err)
 		}
@@ -296,9 +299,10 @@ func Train(ctx context.Context, cfg *config.Config, alg Algorithm, opts TrainOpt
 	return r.Run(ctx)
 }
 
-// DefaultLoadRules map the key prefixes of mmrazor checkpoints
-// (architecture.model.*) onto razor's module names.
-var DefaultLoadRules = []checkpoint.PrefixRule{{From: "architecture.model.", To: ""}}
+// DefaultLoadRules let load_from take both an algorithm checkpoint
+// (mmrazor's and razor's keys: architecture.model.*) and a plain model
+// checkpoint (mmcls/mmdet keys: backbone.*, head.*).
+var DefaultLoadRules = []checkpoint.PrefixRule{{From: "architecture.", To: "architecture."}, {From: "", To: "architecture.model."}}
 
 // registerTrainingHooks adds the lr, optimizer, checkpoint and logger hooks
 // as mmcv's register_training_hooks does, with IterBasedRunner's defaults

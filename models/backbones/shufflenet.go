@@ -31,6 +31,10 @@ type SearchableShuffleNetV2Options struct {
 	WithLastLayer bool `cfg:"with_last_layer"`
 	// NormCfg configures every norm layer.
 	NormCfg nn.NormCfg `cfg:"norm_cfg"`
+	// StemStride is conv1's stride (razor's key; mmrazor fixes it at 2).
+	// Small inputs such as 32x32 digits train far better with 1, which keeps
+	// the last stage at 2x2 instead of 1x1, as SPOS ports to CIFAR do.
+	StemStride int `cfg:"stem_stride"`
 }
 
 // Defaults sets mmrazor's defaults.
@@ -40,6 +44,7 @@ func (o *SearchableShuffleNetV2Options) Defaults() {
 	o.OutIndices = []int{4}
 	o.WithLastLayer = true
 	o.NormCfg = nn.DefaultNormCfg()
+	o.StemStride = 2
 }
 
 // lastChannels is the width of the last layer, whatever widen_factor.
@@ -74,6 +79,9 @@ func NewSearchableShuffleNetV2(o SearchableShuffleNetV2Options) (*SearchableShuf
 	if o.StemMultiplier <= 0 {
 		return nil, fmt.Errorf("stem_multiplier %d must be positive", o.StemMultiplier)
 	}
+	if o.StemStride != 1 && o.StemStride != 2 {
+		return nil, fmt.Errorf("stem_stride %d must be 1 or 2", o.StemStride)
+	}
 	if !(o.WidenFactor > 0) {
 		return nil, fmt.Errorf("widen_factor %g must be positive", o.WidenFactor)
 	}
@@ -104,7 +112,7 @@ func NewSearchableShuffleNetV2(o SearchableShuffleNetV2Options) (*SearchableShuf
 	}
 	in := 16 * o.StemMultiplier
 	var err error
-	if net.conv1, err = nn.NewConvModuleNorm(nn.ConvModuleConfig{In: 3, Out: in, Kernel: 3, Stride: 2, Padding: 1, Norm: true, ReLU: true}, o.NormCfg); err != nil {
+	if net.conv1, err = nn.NewConvModuleNorm(nn.ConvModuleConfig{In: 3, Out: in, Kernel: 3, Stride: o.StemStride, Padding: 1, Norm: true, ReLU: true}, o.NormCfg); err != nil {
 		return nil, err
 	}
 	net.AddChild("conv1", net.conv1)

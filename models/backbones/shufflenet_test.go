@@ -64,6 +64,8 @@ func TestBackboneOutputs(t *testing.T) {
 	det.OutIndices, det.WithLastLayer = []int{0, 1, 2, 3}, false
 	half := defaults()
 	half.WidenFactor, half.OutIndices = 0.5, []int{1, 4}
+	stem1 := defaults()
+	stem1.StemStride, stem1.OutIndices, stem1.WithLastLayer = 1, []int{0, 3}, false
 	cases := []struct {
 		name string
 		o    SearchableShuffleNetV2Options
@@ -72,6 +74,7 @@ func TestBackboneOutputs(t *testing.T) {
 		{"classification", defaults(), [][]int{{2, 1024, 2, 2}}},
 		{"detection", det, [][]int{{2, 64, 16, 16}, {2, 160, 8, 8}, {2, 320, 4, 4}, {2, 640, 2, 2}}},
 		{"half width", half, [][]int{{2, 80, 8, 8}, {2, 1024, 2, 2}}},
+		{"stem stride 1", stem1, [][]int{{2, 64, 32, 32}, {2, 640, 4, 4}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -119,6 +122,7 @@ func TestBackboneOptionErrors(t *testing.T) {
 		{mod(func(o *SearchableShuffleNetV2Options) { o.WithLastLayer = false }), "out_indices names layer 4; valid layers are 0-3 (4 is the last layer, which with_last_layer: false removes)"},
 		{mod(func(o *SearchableShuffleNetV2Options) { o.OutIndices = nil }), "out_indices is empty"},
 		{mod(func(o *SearchableShuffleNetV2Options) { o.StemMultiplier = 0 }), "stem_multiplier 0 must be positive"},
+		{mod(func(o *SearchableShuffleNetV2Options) { o.StemStride = 3 }), "stem_stride 3 must be 1 or 2"},
 		{mod(func(o *SearchableShuffleNetV2Options) { o.NormCfg.Type = "GN" }), `norm_cfg.type "GN" is not supported`},
 	}
 	for _, c := range cases {

@@ -1,0 +1,18 @@
+// Package all imports every built-in razor component for its registration
+// side effects. Every tool imports it; a contributor's main imports it next
+// to their own packages to get the built-ins and theirs.
+package all
+
+import (
+	// Algorithms (SPOS, DetNAS) and architectures.
+	_ "github.com/razorgo/razor/algorithms"
+	// Datasets and transforms.
+	_ "github.com/razorgo/razor/datasets"
+	// Networks.
+	_ "github.com/razorgo/razor/models/backbones"
+	_ "github.com/razorgo/razor/models/classifiers"
+	_ "github.com/razorgo/razor/models/heads"
+	_ "github.com/razorgo/razor/models/necks"
+	// Mutables and mutators.
+	_ "github.com/razorgo/razor/mutables"
+)
