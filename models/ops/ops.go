@@ -12,7 +12,10 @@
 // Kernels are generic over float32 and float64; models run float32, and the
 // tests check every backward kernel against float64 finite differences.
 // Large loops are split across GOMAXPROCS goroutines; matrix products go
-// through models/ops/blas, so the `openblas` build tag speeds them up.
+// through models/ops/blas. The `openblas` build tag (a cgo build) links
+// OpenBLAS for those products and also runs float32 depthwise convolutions
+// and batch-norm reductions on vectorized C kernels (depthwise_native.c,
+// batchnorm_native.c), which the tests check against the Go kernels.
 //
 // Ops that keep state (BatchNorm2d's running statistics) update it when the
 // graph runs, once per execution of the node; a graph that uses such an op
