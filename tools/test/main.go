@@ -68,6 +68,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if len(rep.Mismatched) > 0 {
+		return fmt.Errorf("checkpoint %s does not fit this model: %d weights have another shape (first: %s); is it for this config and subnet?", fs.Arg(1), len(rep.Mismatched), rep.Mismatched[0])
+	}
 	if len(rep.Missing) > 0 {
 		return fmt.Errorf("checkpoint %s lacks %d weights of this model (first: %s); is it for this config and subnet?", fs.Arg(1), len(rep.Missing), rep.Missing[0])
 	}
