@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,5 +161,79 @@ func TestTrainErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.frag) {
 			t.Errorf("%q: error %v, want %q", tc.args, err, tc.frag)
 		}
+	}
+}
+
+// TestValidationAndSaveBest trains a few iterations with evaluation on a
+// small image list: the supernet is scored over fixed subnets (mean and
+// spread in the JSON log), and save_best keeps exactly one best checkpoint.
+func TestValidationAndSaveBest(t *testing.T) {
+	dir := t.TempDir()
+	var list strings.Builder
+	for i := 0; i < 6; i++ {
+		img := image.NewGray(image.Rect(0, 0, 28, 28))
+		for p := range img.Pix {
+			img.Pix[p] = uint8((i*37 + p*11) % 256)
+		}
+		name := fmt.Sprintf("v%d.png", i)
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		png.Encode(f, img)
+		f.Close()
+		fmt.Fprintf(&list, "%s %d\n", name, i)
+	}
+	os.WriteFile(filepath.Join(dir, "val.txt"), []byte(list.String()), 0o644)
+	base, _ := filepath.Abs(tinyConfig)
+	cfg := filepath.Join(dir, "cfg.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`_base_: %s
+data:
+  val:
+    _delete_: true
+    type: ImageNet
+    data_prefix: %s
+    ann_file: %s
+    pipeline:
+      - {type: LoadImageFromFile, color_type: grayscale}
+      - {type: Resize, size: [32, 32]}
+      - {type: GrayToColor}
+      - {type: Normalize, mean: [33.3, 33.3, 33.3], std: [78.6, 78.6, 78.6], to_rgb: false}
+      - {type: ImageToTensor, keys: [img]}
+      - {type: ToTensor, keys: [gt_label]}
+      - {type: Collect, keys: [img, gt_label]}
+evaluation:
+  interval: 2
+  num_subnets: 3
+  save_best: auto
+`, base, dir, filepath.Join(dir, "val.txt"))), 0o644)
+	work := filepath.Join(dir, "work")
+	args := tinyArgs(work, 4)
+	args[0] = cfg
+	var out, errOut bytes.Buffer
+	var kept []string
+	for i, a := range args {
+		if a != "--no-validate" {
+			kept = append(kept, args[i])
+		}
+	}
+	if err := run(context.Background(), kept, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "Iter(val) [2]\taccuracy_top-1: ") || !strings.Contains(out.String(), "accuracy_top-1_std: ") || !strings.Contains(out.String(), "num_subnets: 3.0000") {
+		t.Fatalf("no supernet evaluation in the log:\n%s", out.String())
+	}
+	bests, _ := filepath.Glob(filepath.Join(work, "best_accuracy_top_1_iter_*.json"))
+	if len(bests) != 1 {
+		t.Fatalf("best checkpoints %v, want exactly one", bests)
+	}
+	vals := 0
+	files, _ := filepath.Glob(filepath.Join(work, "*.log.json"))
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		vals += strings.Count(string(data), `"mode": "val"`)
+	}
+	if vals != 2 {
+		t.Fatalf("%d val records in the JSON log, want 2 (iterations 2 and 4)", vals)
 	}
 }
