@@ -132,3 +132,17 @@ var (
 	Models    = registry.New[Model]("model")
 	Ops       = registry.New[Op]("op")
 )
+
+// Predict runs a test forward of one batch in a fresh graph and returns its
+// result. The model's mode (train or eval) is the caller's to set.
+func Predict(m Model, in *Batch) (Result, error) {
+	b := nn.NewBinding()
+	pending, err := m.ForwardTest(b, in)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := b.Run(); err != nil {
+		return Result{}, err
+	}
+	return pending()
+}

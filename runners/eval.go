@@ -12,7 +12,7 @@ import (
 
 	"github.com/razorgo/razor/datasets"
 	"github.com/razorgo/razor/datasets/metrics"
-	"github.com/razorgo/razor/models/nn"
+	"github.com/razorgo/razor/models"
 	"github.com/razorgo/razor/mutables"
 )
 
@@ -51,15 +51,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) ([]NamedValue, error) {
 		if in.Labels == nil {
 			return nil, fmt.Errorf("the validation pipeline must collect gt_label to compute accuracy")
 		}
-		b := nn.NewBinding()
-		pending, err := model.ForwardTest(b, in)
-		if err != nil {
-			return nil, err
-		}
-		if err := b.Run(); err != nil {
-			return nil, err
-		}
-		res, err := pending()
+		res, err := models.Predict(model, in)
 		if err != nil {
 			return nil, err
 		}

@@ -26,10 +26,7 @@ import (
 	"github.com/razorgo/razor/models/nn"
 	"github.com/razorgo/razor/tools/cli"
 
-	_ "github.com/razorgo/razor/models/backbones"
-	_ "github.com/razorgo/razor/models/classifiers"
-	_ "github.com/razorgo/razor/models/heads"
-	_ "github.com/razorgo/razor/models/necks"
+	_ "github.com/razorgo/razor/all"
 )
 
 const usage = "usage: get_flops CONFIG [--shape H W] [--cfg-options KEY=VALUE ...] [--per-layer] [--json]"

@@ -28,14 +28,10 @@ import (
 	"github.com/razorgo/razor/config"
 	"github.com/razorgo/razor/datasets"
 	"github.com/razorgo/razor/models"
-	"github.com/razorgo/razor/models/nn"
 	"github.com/razorgo/razor/runners/checkpoint"
 	"github.com/razorgo/razor/tools/cli"
 
-	_ "github.com/razorgo/razor/models/backbones"
-	_ "github.com/razorgo/razor/models/classifiers"
-	_ "github.com/razorgo/razor/models/heads"
-	_ "github.com/razorgo/razor/models/necks"
+	_ "github.com/razorgo/razor/all"
 )
 
 const usage = "usage: infer CONFIG CHECKPOINT IMAGE [--topk K] [--json] [--cfg-options KEY=VALUE ...]"
@@ -206,15 +202,7 @@ func preprocess(path string, p datasets.Pipeline, key string) (*tensor.Dense, er
 // probabilities of the one image.
 func classify(alg algorithms.Algorithm, img *tensor.Dense) ([]float32, error) {
 	alg.SetTraining(false)
-	b := nn.NewBinding()
-	pending, err := alg.Model().ForwardTest(b, &models.Batch{Images: img})
-	if err != nil {
-		return nil, err
-	}
-	if err := b.Run(); err != nil {
-		return nil, err
-	}
-	res, err := pending()
+	res, err := models.Predict(alg.Model(), &models.Batch{Images: img})
 	if err != nil {
 		return nil, err
 	}
