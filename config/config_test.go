@@ -529,3 +529,20 @@ func TestParsePath(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteFileAtomicIsReadable(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "sub", "out.yaml")
+	if err := WriteFileAtomic(p, []byte("a: 1\n")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o644 {
+		t.Fatalf("mode %v, want 0644", st.Mode().Perm())
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(p), ".*tmp*")); len(left) != 0 {
+		t.Fatalf("temp files left: %v", left)
+	}
+}

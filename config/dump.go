@@ -52,10 +52,12 @@ func WriteFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	tmp := f.Name()
+	// CreateTemp makes the file private; the result is an ordinary file.
+	cherr := f.Chmod(0o644)
 	_, werr := f.Write(data)
 	serr := f.Sync()
 	cerr := f.Close()
-	for _, e := range []error{werr, serr, cerr} {
+	for _, e := range []error{cherr, werr, serr, cerr} {
 		if e != nil {
 			os.Remove(tmp)
 			return fmt.Errorf("writing %s: %w", path, e)

@@ -227,6 +227,12 @@ func writeTemp(dir, final string, temps *[]string, fill func(io.Writer) error) (
 		return "", err
 	}
 	*temps = append(*temps, f.Name())
+	// CreateTemp makes the file private; a checkpoint is as readable as any
+	// file the user writes.
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return "", err
+	}
 	if err := fill(f); err != nil {
 		f.Close()
 		return "", err
