@@ -15,13 +15,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/razorgo/razor/tools/cli"
 )
 
 // TestMain lets the test binary act as the train command in a child
 // process, so a test can SIGKILL a real training run.
 func TestMain(m *testing.M) {
 	if os.Getenv("RAZOR_TRAIN_CHILD") == "1" {
-		if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if err := cli.Train(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, "train:", err)
 			os.Exit(1)
 		}
@@ -157,7 +159,7 @@ func TestTrainErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		var out, errOut bytes.Buffer
-		err := run(context.Background(), append(tc.args, "--work-dir", t.TempDir()), &out, &errOut)
+		err := cli.Train(context.Background(), append(tc.args, "--work-dir", t.TempDir()), &out, &errOut)
 		if err == nil || !strings.Contains(err.Error(), tc.frag) {
 			t.Errorf("%q: error %v, want %q", tc.args, err, tc.frag)
 		}
@@ -217,7 +219,7 @@ evaluation:
 			kept = append(kept, args[i])
 		}
 	}
-	if err := run(context.Background(), kept, &out, &errOut); err != nil {
+	if err := cli.Train(context.Background(), kept, &out, &errOut); err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
 	if !strings.Contains(out.String(), "Iter(val) [2]\taccuracy_top-1: ") || !strings.Contains(out.String(), "accuracy_top-1_std: ") || !strings.Contains(out.String(), "num_subnets: 3.0000") {
