@@ -261,3 +261,57 @@ func TestFormatETA(t *testing.T) {
 		}
 	}
 }
+
+// TestEpochBasedResume: an epoch-based run checkpoints every epoch; killed
+// inside epoch 3 and resumed from epoch_2, it repeats exactly the losses of
+// an uninterrupted run, and logs per-epoch iteration numbers.
+func TestEpochBasedResume(t *testing.T) {
+	epochRunner := func(task *twoPath, dir string) *Runner {
+		r := newRunner(t, task, dir, 0)
+		r.ByEpoch, r.MaxEpochs = true, 4
+		r.hooks = nil
+		r.Register(&LoggerHook{Interval: 2})
+		r.Register(&CheckpointHook{Interval: 1, ByEpoch: true, SaveLast: true, SaveOptimizer: true})
+		r.Register(&OptimizerHook{ZeroToNone: true})
+		return r
+	}
+	full := newTwoPath(t)
+	if err := epochRunner(full, t.TempDir()).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(full.losses) != 16 {
+		t.Fatalf("%d iterations, want 4 epochs x 4", len(full.losses))
+	}
+	dir := t.TempDir()
+	first := newTwoPath(t)
+	r := epochRunner(first, dir)
+	r.Register(&stopAt{10})
+	if err := r.Run(context.Background()); !errors.Is(err, errKilled) {
+		t.Fatalf("expected the simulated kill, got %v", err)
+	}
+	latest := FindLatest(dir)
+	if !strings.HasSuffix(latest, "epoch_2.json") {
+		t.Fatalf("latest %q, want epoch_2", latest)
+	}
+	second := newTwoPath(t)
+	r2 := epochRunner(second, dir)
+	if err := r2.Resume(latest); err != nil {
+		t.Fatal(err)
+	}
+	if r2.Epoch != 2 || r2.Iter != 8 || r2.InnerIter != 0 {
+		t.Fatalf("resumed at epoch %d iter %d inner %d", r2.Epoch, r2.Iter, r2.InnerIter)
+	}
+	if err := r2.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for it := 8; it < 16; it++ {
+		if second.losses[it] != full.losses[it] {
+			t.Fatalf("iteration %d: %v resumed, %v uninterrupted", it+1, second.losses[it], full.losses[it])
+		}
+	}
+	r2.Log.Close()
+	text, _ := os.ReadFile(r2.Log.TextPath)
+	if !strings.Contains(string(text), "Epoch [4][4/4]") {
+		t.Fatalf("text log lacks the epoch form:\n%s", text)
+	}
+}
