@@ -206,8 +206,8 @@ func (op *batchNormOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 func (op *batchNormOp) String() string {
 	return fmt.Sprintf("BatchNorm2d{%v %v state %p}", op.shape, op.mode, op.st)
 }
-func (op *batchNormOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *batchNormOp) Hashcode() uint32      { return hashString(op.String()) }
+func (op *batchNormOp) WriteHash(h hash.Hash) { writeHash(h, identity(op, op.String())) }
+func (op *batchNormOp) Hashcode() uint32      { return hashString(identity(op, op.String())) }
 
 func (op *batchNormOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) { return op.do(nil, in) }
 func (op *batchNormOp) UsePreallocDo(p gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {
@@ -321,8 +321,8 @@ func (op *batchNormParamGradOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, 
 func (op *batchNormParamGradOp) String() string {
 	return fmt.Sprintf("BatchNorm2dParamGrad{%p}", op.fwd)
 }
-func (op *batchNormParamGradOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *batchNormParamGradOp) Hashcode() uint32      { return hashString(op.String()) }
+func (op *batchNormParamGradOp) WriteHash(h hash.Hash) { writeHash(h, identity(op, op.String())) }
+func (op *batchNormParamGradOp) Hashcode() uint32      { return hashString(identity(op, op.String())) }
 
 func (op *batchNormParamGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	return op.do(nil, in)
@@ -364,8 +364,8 @@ func (op *batchNormInputGradOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, 
 func (op *batchNormInputGradOp) String() string {
 	return fmt.Sprintf("BatchNorm2dInputGrad{%p}", op.fwd)
 }
-func (op *batchNormInputGradOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *batchNormInputGradOp) Hashcode() uint32      { return hashString(op.String()) }
+func (op *batchNormInputGradOp) WriteHash(h hash.Hash) { writeHash(h, identity(op, op.String())) }
+func (op *batchNormInputGradOp) Hashcode() uint32      { return hashString(identity(op, op.String())) }
 
 func (op *batchNormInputGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	return op.do(nil, in)
@@ -413,8 +413,8 @@ func (op *rowOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{op.cols}, nil
 }
 func (op *rowOp) String() string        { return fmt.Sprintf("Row{%d of %dx%d}", op.row, op.rows, op.cols) }
-func (op *rowOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *rowOp) Hashcode() uint32      { return hashString(op.String()) }
+func (op *rowOp) WriteHash(h hash.Hash) { writeHash(h, identity(op, op.String())) }
+func (op *rowOp) Hashcode() uint32      { return hashString(identity(op, op.String())) }
 
 func (op *rowOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) { return op.do(nil, in) }
 func (op *rowOp) UsePreallocDo(p gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {

@@ -47,8 +47,8 @@ func (op *kernelOp) ReturnsPtr() bool      { return false }
 func (op *kernelOp) CallsExtern() bool     { return false }
 func (op *kernelOp) OverwritesInput() int  { return -1 }
 func (op *kernelOp) String() string        { return op.name }
-func (op *kernelOp) WriteHash(h hash.Hash) { writeHash(h, op.name) }
-func (op *kernelOp) Hashcode() uint32      { return hashString(op.name) }
+func (op *kernelOp) WriteHash(h hash.Hash) { writeHash(h, identity(op, op.name)) }
+func (op *kernelOp) Hashcode() uint32      { return hashString(identity(op, op.name)) }
 
 func (op *kernelOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) { return op.do(nil, in) }
 func (op *kernelOp) UsePreallocDo(p gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {

@@ -76,6 +76,15 @@ func hashString(s string) uint32 {
 
 func writeHash(h hash.Hash, s string) { h.Write([]byte(s)) }
 
+// identity makes an op's hash unique to the op value. gorgonia merges two
+// nodes whose 32-bit tree hashes collide when their ops hash alike, without
+// comparing their children, so two distinct nodes of equal description
+// (say two ReLU backwards of one shape in different blocks) could be merged
+// into one whenever their tree hashes happen to collide -- rare per graph,
+// but a training run builds thousands of graphs. Each op value belongs to
+// exactly one node, so its address keeps distinct nodes distinct.
+func identity(op any, s string) string { return fmt.Sprintf("%s@%p", s, op) }
+
 // backwardOnly marks a backward op: gorgonia may ask whether it is
 // differentiable (when a cost depends on a gradient), and the answer is no.
 type backwardOnly struct{ base }
