@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -125,10 +127,24 @@ func TestKilledRunResumesExactly(t *testing.T) {
 	if !strings.Contains(string(out), "resumed from") {
 		t.Fatalf("the last run did not resume:\n%s", out)
 	}
+	// A kill between a checkpoint and the log line after it loses that
+	// line, so iterations before the final resume point may be missing;
+	// every logged one must match, and everything after it must be there.
+	var from int
+	if m := regexp.MustCompile(`at iteration (\d+),`).FindStringSubmatch(string(out)); m != nil {
+		from, _ = strconv.Atoi(m[1])
+	}
+	if from < 6 || from >= iters {
+		t.Fatalf("final run resumed at iteration %d, want 6..%d:\n%s", from, iters-1, out)
+	}
 	got := losses(t, dir)
 	for it := 1; it <= iters; it++ {
-		if got[it] != want[it] {
-			t.Errorf("iteration %d: loss %v after kills and resumes, %v uninterrupted", it, got[it], want[it])
+		v, ok := got[it]
+		if !ok && it <= from {
+			continue
+		}
+		if !ok || v != want[it] {
+			t.Errorf("iteration %d: loss %v (logged %v) after kills and resumes, %v uninterrupted", it, v, ok, want[it])
 		}
 	}
 	a, err := os.ReadFile(filepath.Join(ref, fmt.Sprintf("iter_%d.safetensors", iters)))
