@@ -86,7 +86,7 @@ func (r *RunFlags) Validate() error {
 	}
 	if r.ResumeFrom != "" {
 		if _, err := os.Stat(r.ResumeFrom); err != nil {
-			return fmt.Errorf("--resume-from %s: %w", r.ResumeFrom, unwrapPathError(err))
+			return fmt.Errorf("--resume-from %s: %w", r.ResumeFrom, UnwrapPathError(err))
 		}
 	}
 	return nil
@@ -145,13 +145,4 @@ func ExpandArgs(args []string) []string {
 		}
 	}
 	return out
-}
-
-// unwrapPathError drops the path from an *os.PathError, which the caller
-// already names.
-func unwrapPathError(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
 }

@@ -19,7 +19,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"sort"
-	"strings"
 
 	"github.com/spf13/pflag"
 	"gorgonia.org/tensor"
@@ -28,7 +27,6 @@ import (
 	"github.com/razorgo/razor/config"
 	"github.com/razorgo/razor/datasets"
 	"github.com/razorgo/razor/models"
-	"github.com/razorgo/razor/runners/checkpoint"
 	"github.com/razorgo/razor/tools/cli"
 
 	_ "github.com/razorgo/razor/all"
@@ -75,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	cfgPath, ckptPath, imgPath := fs.Arg(0), fs.Arg(1), fs.Arg(2)
 	if _, err := os.Stat(imgPath); err != nil {
-		return fmt.Errorf("image %s: %w", imgPath, unwrapPath(err))
+		return fmt.Errorf("image %s: %w", imgPath, cli.UnwrapPathError(err))
 	}
 	cfg, err := cf.Load(cfgPath, stderr)
 	if err != nil {
@@ -88,7 +86,7 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	if alg.Space() != nil && alg.Subnet() == nil {
 		return fmt.Errorf("%s is a supernet config without a subnet, so it has no single network to run; choose one with --cfg-options algorithm.mutable_cfg=SUBNET.yaml (the supernet's weights serve any subnet)", cfgPath)
 	}
-	if err := loadWeights(ckptPath, alg, stderr); err != nil {
+	if err := cli.LoadWeights(ckptPath, alg, stderr); err != nil {
 		return err
 	}
 	pipeline, key, err := testPipeline(cfg)
@@ -117,44 +115,6 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	fmt.Fprintf(stdout, "%-5s %-6s %s\n", "rank", "class", "score")
 	for i, c := range pred.Classes {
 		fmt.Fprintf(stdout, "%-5d %-6d %.6f\n", i+1, c, pred.Scores[i])
-	}
-	return nil
-}
-
-// loadWeights loads a checkpoint whose keys are the algorithm's
-// (architecture.model.*) or the model's own, and refuses one that leaves
-// any weight of the model unset.
-func loadWeights(path string, alg algorithms.Algorithm, stderr io.Writer) error {
-	c, err := checkpoint.Read(path)
-	if err != nil {
-		return err
-	}
-	sd := c.Model
-	wrapped := false
-	for k := range sd {
-		if strings.HasPrefix(k, "architecture.") {
-			wrapped = true
-			break
-		}
-	}
-	if !wrapped {
-		prefix := strings.TrimSuffix(alg.Model().Path(), ".") + "."
-		if sd, err = checkpoint.Remap(sd, []checkpoint.PrefixRule{{From: "", To: prefix}}, false); err != nil {
-			return fmt.Errorf("checkpoint %s: %w", path, err)
-		}
-	}
-	rep, err := alg.LoadStateDict(sd, false)
-	if err != nil {
-		return fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	if len(rep.Missing) > 0 {
-		return fmt.Errorf("checkpoint %s lacks %d of the model's weights, such as %s; is it a checkpoint of this config's model (and subnet)?", path, len(rep.Missing), strings.Join(rep.Missing[:min(3, len(rep.Missing))], ", "))
-	}
-	if len(rep.Mismatched) > 0 {
-		return fmt.Errorf("checkpoint %s has %d weights of another shape than the model's, such as %s (was it trained with another widen_factor or num_classes?)", path, len(rep.Mismatched), rep.Mismatched[0])
-	}
-	if n := len(rep.Unexpected); n > 0 {
-		fmt.Fprintf(stderr, "note: %d checkpoint tensors are not part of this model (for a subnet, the supernet's other ops), such as %s\n", n, rep.Unexpected[0])
 	}
 	return nil
 }
@@ -238,12 +198,4 @@ func top(probs []float32, k int) prediction {
 		p.Scores[i] = probs[c]
 	}
 	return p
-}
-
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

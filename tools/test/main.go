@@ -24,7 +24,6 @@ import (
 	_ "github.com/razorgo/razor/all"
 	"github.com/razorgo/razor/config"
 	"github.com/razorgo/razor/runners"
-	"github.com/razorgo/razor/runners/checkpoint"
 	"github.com/razorgo/razor/tools/cli"
 )
 
@@ -64,15 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("config %s: %w", fs.Arg(0), err)
 	}
-	rep, _, err := checkpoint.LoadModel(fs.Arg(1), alg, checkpoint.LoadOptions{Rules: runners.DefaultLoadRules})
-	if err != nil {
+	if err := cli.LoadWeights(fs.Arg(1), alg, stderr); err != nil {
 		return err
-	}
-	if len(rep.Mismatched) > 0 {
-		return fmt.Errorf("checkpoint %s does not fit this model: %d weights have another shape (first: %s); is it for this config and subnet?", fs.Arg(1), len(rep.Mismatched), rep.Mismatched[0])
-	}
-	if len(rep.Missing) > 0 {
-		return fmt.Errorf("checkpoint %s lacks %d weights of this model (first: %s); is it for this config and subnet?", fs.Arg(1), len(rep.Missing), rep.Missing[0])
 	}
 	name, err := pickMetric(cfg, *metric)
 	if err != nil {
