@@ -45,22 +45,7 @@ type OptimizerConfig struct {
 	Dampening    float64          `cfg:"dampening"`
 	WeightDecay  float64          `cfg:"weight_decay"`
 	Nesterov     bool             `cfg:"nesterov"`
-	ParamwiseCfg *ParamwiseConfig `cfg:"paramwise_cfg"`
-}
-
-// ParamwiseConfig is optimizer.paramwise_cfg (see optim.Paramwise).
-type ParamwiseConfig struct {
-	BiasLRMult      *float64                   `cfg:"bias_lr_mult"`
-	BiasDecayMult   *float64                   `cfg:"bias_decay_mult"`
-	NormDecayMult   *float64                   `cfg:"norm_decay_mult"`
-	DWConvDecayMult *float64                   `cfg:"dwconv_decay_mult"`
-	CustomKeys      map[string]CustomKeyConfig `cfg:"custom_keys"`
-}
-
-// CustomKeyConfig is one paramwise_cfg.custom_keys entry.
-type CustomKeyConfig struct {
-	LRMult    *float64 `cfg:"lr_mult"`
-	DecayMult *float64 `cfg:"decay_mult"`
+	ParamwiseCfg *optim.Paramwise `cfg:"paramwise_cfg"`
 }
 
 // OptimizerHookConfig is the `optimizer_config` mapping.
@@ -109,19 +94,9 @@ func BuildOptimizer(cfg *config.Config, alg Algorithm) (*optim.SGD, error) {
 	if t := strings.TrimPrefix(strings.TrimPrefix(oc.Type, "torch."), "mmcv."); t != "SGD" {
 		return nil, fmt.Errorf("optimizer.type %q is not supported; use SGD", oc.Type)
 	}
-	var pw *optim.Paramwise
-	if p := oc.ParamwiseCfg; p != nil {
-		pw = &optim.Paramwise{BiasLRMult: p.BiasLRMult, BiasDecayMult: p.BiasDecayMult, NormDecayMult: p.NormDecayMult, DWConvDecayMult: p.DWConvDecayMult}
-		if len(p.CustomKeys) > 0 {
-			pw.CustomKeys = map[string]optim.CustomKey{}
-			for k, v := range p.CustomKeys {
-				pw.CustomKeys[k] = optim.CustomKey{LRMult: v.LRMult, DecayMult: v.DecayMult}
-			}
-		}
-	}
 	opt, err := optim.NewSGD(alg.NamedParameters(), optim.SGDConfig{
 		LR: oc.LR, Momentum: oc.Momentum, Dampening: oc.Dampening, WeightDecay: oc.WeightDecay, Nesterov: oc.Nesterov,
-	}, pw)
+	}, oc.ParamwiseCfg)
 	if err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
 	}

@@ -31,27 +31,27 @@ import (
 // modules.
 type Paramwise struct {
 	// BiasLRMult scales the learning rate of biases outside norm layers.
-	BiasLRMult *float64 `json:"bias_lr_mult,omitempty"`
+	BiasLRMult *float64 `json:"bias_lr_mult,omitempty" cfg:"bias_lr_mult"`
 	// BiasDecayMult scales the weight decay of biases outside norm layers and
 	// depthwise convolutions.
-	BiasDecayMult *float64 `json:"bias_decay_mult,omitempty"`
+	BiasDecayMult *float64 `json:"bias_decay_mult,omitempty" cfg:"bias_decay_mult"`
 	// NormDecayMult scales the weight decay of norm layers' weights and
 	// biases.
-	NormDecayMult *float64 `json:"norm_decay_mult,omitempty"`
+	NormDecayMult *float64 `json:"norm_decay_mult,omitempty" cfg:"norm_decay_mult"`
 	// DWConvDecayMult scales the weight decay of depthwise convolutions'
 	// weights and biases.
-	DWConvDecayMult *float64 `json:"dwconv_decay_mult,omitempty"`
+	DWConvDecayMult *float64 `json:"dwconv_decay_mult,omitempty" cfg:"dwconv_decay_mult"`
 	// CustomKeys sets both multipliers for parameters whose name contains
 	// the key.
-	CustomKeys map[string]CustomKey `json:"custom_keys,omitempty"`
+	CustomKeys map[string]CustomKey `json:"custom_keys,omitempty" cfg:"custom_keys"`
 }
 
 // CustomKey is one entry of Paramwise.CustomKeys; a nil multiplier means 1.
 type CustomKey struct {
 	// LRMult scales the learning rate.
-	LRMult *float64 `json:"lr_mult,omitempty"`
+	LRMult *float64 `json:"lr_mult,omitempty" cfg:"lr_mult"`
 	// DecayMult scales the weight decay.
-	DecayMult *float64 `json:"decay_mult,omitempty"`
+	DecayMult *float64 `json:"decay_mult,omitempty" cfg:"decay_mult"`
 }
 
 func orOne(p *float64) float64 {
