@@ -183,11 +183,11 @@ func Train(ctx context.Context, cfg *config.Config, alg Algorithm, opts TrainOpt
 	}
 	seed := opts.Seed
 	if resume != "" {
-		c, err := checkpoint.Load(resume)
+		meta, err := checkpoint.ReadMeta(resume)
 		if err != nil {
 			return err
 		}
-		if raw, ok := c.Meta.Extra["seed"]; ok {
+		if raw, ok := meta.Extra["seed"]; ok {
 			if err := json.Unmarshal(raw, &seed); err != nil {
 				return fmt.Errorf("resume from %s: seed: %w", resume, err)
 			}

@@ -314,6 +314,17 @@ func Load(path string) (*Checkpoint, error) {
 	return c, nil
 }
 
+// ReadMeta reads only the meta file of the checkpoint at path, for what a
+// caller needs before loading the tensors (a resumed run's seed). Load
+// still checks the tensors file.
+func ReadMeta(path string) (Meta, error) {
+	mf, err := readMeta(basePath(path))
+	if err != nil {
+		return Meta{}, err
+	}
+	return mf.Meta, nil
+}
+
 // readMeta reads and validates DIR/NAME.json for the checkpoint stem base.
 func readMeta(base string) (*metaFile, error) {
 	metaPath := base + metaExt

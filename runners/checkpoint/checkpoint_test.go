@@ -322,3 +322,21 @@ func TestReadPthRefusesBadFiles(t *testing.T) {
 		t.Errorf("missing file read without error")
 	}
 }
+
+func TestReadMetaReadsOnlyTheMetaFile(t *testing.T) {
+	dir := t.TempDir()
+	path, err := Save(dir, "iter_7", &Checkpoint{Model: map[string]*tensor.Dense{"w": tensor.New(tensor.WithShape(2), tensor.WithBacking([]float32{1, 2}))}, Meta: Meta{Iteration: 7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "iter_7.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadMeta(path)
+	if err != nil || m.Iteration != 7 {
+		t.Fatalf("ReadMeta = %+v, %v", m, err)
+	}
+	if _, err := Load(path); err == nil {
+		t.Fatal("Load must still refuse the checkpoint without its tensors")
+	}
+}
