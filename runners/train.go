@@ -338,15 +338,9 @@ func buildEvalHook(cfg *config.Config, alg Algorithm, byEpoch bool, seed uint64,
 	if err := cfg.Decode("evaluation", &ec); err != nil {
 		return nil, err
 	}
-	metric := "accuracy"
-	switch m := ec.Metric.(type) {
-	case string:
-		metric = m
-	case []any:
-		if len(m) != 1 {
-			return nil, fmt.Errorf("evaluation.metric: give one metric, got %v", m)
-		}
-		metric, _ = m[0].(string)
+	metric, err := ConfigMetric(cfg)
+	if err != nil {
+		return nil, err
 	}
 	valSet, err := BuildDataset(cfg, "val")
 	if err != nil {
@@ -373,6 +367,26 @@ func buildEvalHook(cfg *config.Config, alg Algorithm, byEpoch bool, seed uint64,
 		h.Subnets = FixedSubnets(alg.Space(), ec.NumSubnets, seed)
 	}
 	return h, nil
+}
+
+// ConfigMetric is the config's evaluation.metric, a name or a list of one
+// (mmcv writes both), accuracy when unset.
+func ConfigMetric(cfg *config.Config) (string, error) {
+	v, ok := cfg.Get("evaluation.metric")
+	if !ok || v == nil {
+		return "accuracy", nil
+	}
+	switch m := v.(type) {
+	case string:
+		return m, nil
+	case []any:
+		if len(m) == 1 {
+			if s, ok := m[0].(string); ok {
+				return s, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("evaluation.metric must name one metric, not %v", v)
 }
 
 // isTerminal reports whether f is a character device (a terminal).

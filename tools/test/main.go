@@ -119,20 +119,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // pickMetric checks the requested metric against what razor computes.
 func pickMetric(cfg *config.Config, flags []string) (string, error) {
-	m := "accuracy"
-	if len(flags) > 0 {
+	var m string
+	switch {
+	case len(flags) > 1:
+		return "", fmt.Errorf("--metrics: give one metric, got %s", strings.Join(flags, ", "))
+	case len(flags) == 1:
 		m = flags[0]
-		if len(flags) > 1 {
-			return "", fmt.Errorf("--metrics: give one metric, got %s", strings.Join(flags, ", "))
-		}
-	} else if v, ok := cfg.Get("evaluation.metric"); ok {
-		switch t := v.(type) {
-		case string:
-			m = t
-		case []any:
-			if len(t) > 0 {
-				m = fmt.Sprint(t[0])
-			}
+	default:
+		var err error
+		if m, err = runners.ConfigMetric(cfg); err != nil {
+			return "", err
 		}
 	}
 	if m != "accuracy" {
