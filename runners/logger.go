@@ -240,7 +240,7 @@ func (h *LoggerHook) AfterTrainIter(r *Runner) error {
 	if !due {
 		return nil
 	}
-	return h.log(r)
+	return h.log(r, r.Iter)
 }
 
 // AfterRun logs what is left in the buffer.
@@ -248,13 +248,11 @@ func (h *LoggerHook) AfterRun(r *Runner) error {
 	if len(r.Buffer.Averages()) == 0 {
 		return nil
 	}
-	r.Iter--
-	err := h.log(r)
-	r.Iter++
-	return err
+	return h.log(r, r.Iter-1)
 }
 
-func (h *LoggerHook) log(r *Runner) error {
+// log writes the averages since the last line for iteration iter (0-based).
+func (h *LoggerHook) log(r *Runner, iter int) error {
 	avgs := r.Buffer.Averages()
 	r.Buffer.Clear()
 	lr := r.Optimizer.LR()
@@ -271,18 +269,18 @@ func (h *LoggerHook) log(r *Runner) error {
 			rest = append(rest, v)
 		}
 	}
-	done := r.Iter + 1 - h.startIter
+	done := iter + 1 - h.startIter
 	elapsed := time.Since(h.start).Seconds()
 	eta := 0.0
 	if done > 0 {
-		eta = elapsed / float64(done) * float64(r.MaxIters-r.Iter-1)
+		eta = elapsed / float64(done) * float64(r.MaxIters-iter-1)
 	}
 	mem := memoryMB()
 	var sb strings.Builder
 	if r.ByEpoch {
 		fmt.Fprintf(&sb, "Epoch [%d][%d/%d]\t", r.Epoch+1, r.InnerIter+1, r.Task.BatchesPerEpoch())
 	} else {
-		fmt.Fprintf(&sb, "Iter [%d/%d]\t", r.Iter+1, r.MaxIters)
+		fmt.Fprintf(&sb, "Iter [%d/%d]\t", iter+1, r.MaxIters)
 	}
 	fmt.Fprintf(&sb, "lr: %.3e, eta: %s, time: %.3f, data_time: %.3f, memory: %d", lr, formatETA(eta), timeAvg, dataTime, mem)
 	for _, v := range rest {
@@ -292,17 +290,17 @@ func (h *LoggerHook) log(r *Runner) error {
 	fields := append([]NamedValue{{"data_time", dataTime}}, rest...)
 	fields = append(fields, NamedValue{"time", timeAvg})
 	return r.Log.Record(fields, map[string]any{
-		"mode": "train", "epoch": r.Epoch + 1, "iter": iterField(r), "lr": roundLR(lr), "memory": mem,
+		"mode": "train", "epoch": r.Epoch + 1, "iter": iterField(r, iter), "lr": roundLR(lr), "memory": mem,
 	})
 }
 
 // iterField is mmcv's "iter" field: the iteration within the epoch for
 // epoch-based runs, the global iteration otherwise (both 1-based).
-func iterField(r *Runner) int {
+func iterField(r *Runner, iter int) int {
 	if r.ByEpoch {
 		return r.InnerIter + 1
 	}
-	return r.Iter + 1
+	return iter + 1
 }
 
 func roundLR(lr float64) float64 { return math.Round(lr*1e5) / 1e5 }
