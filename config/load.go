@@ -293,9 +293,7 @@ func resolveBaseRefs(v any, path string, refs []string, bases *fileResult, org o
 		return t, nil
 	case string:
 		lookup := func(idx string) (any, string, error) {
-			var n int
-			fmt.Sscan(idx, &n)
-			key := refs[n]
+			key := refs[atoi(idx)]
 			p, err := ParsePath(key)
 			if err != nil {
 				return nil, "", fmt.Errorf("config %s: %s: {{_base_.%s}}: %w", file, path, key, err)
