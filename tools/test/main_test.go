@@ -18,6 +18,7 @@ import (
 	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/config"
 	"github.com/razorgo/razor/runners/checkpoint"
+	"github.com/razorgo/razor/tools/cli"
 )
 
 // fixture writes a small labelled image list and a config that tests a
@@ -97,21 +98,22 @@ func TestTestTool(t *testing.T) {
 	cfgPath, ckpt := fixture(t)
 	out := filepath.Join(t.TempDir(), "metrics.json")
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), []string{cfgPath, ckpt, "--out", out}, &stdout, &stderr); err != nil {
+	if err := cli.Test(context.Background(), []string{cfgPath, ckpt, "--out", out}, &stdout, &stderr); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	if !strings.Contains(stdout.String(), "accuracy_top-1: ") || !strings.Contains(stdout.String(), "accuracy_top-5: ") {
 		t.Fatalf("output:\n%s", stdout.String())
 	}
-	var res struct {
-		Metrics map[string]float64 `json:"metrics"`
-	}
+	var res cli.TestResult
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(b, &res); err != nil {
 		t.Fatal(err)
+	}
+	if res.Config != cfgPath || res.Checkpoint != ckpt {
+		t.Errorf("out names config %q and checkpoint %q, want %q and %q", res.Config, res.Checkpoint, cfgPath, ckpt)
 	}
 	top1, top5 := res.Metrics["accuracy_top-1"], res.Metrics["accuracy_top-5"]
 	// 12 images: every accuracy is a multiple of 100/12, and top-5 >= top-1.
@@ -140,7 +142,7 @@ func TestTestToolErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		var stdout, stderr bytes.Buffer
-		err := run(context.Background(), tc.args, &stdout, &stderr)
+		err := cli.Test(context.Background(), tc.args, &stdout, &stderr)
 		if err == nil || !strings.Contains(err.Error(), tc.frag) {
 			t.Errorf("%q: error %v, want %q", tc.args, err, tc.frag)
 		}
