@@ -1,0 +1,33 @@
+// Command pipeline runs a declarative multi-step experiment -- for SPOS:
+// train the supernet, search it, retrain the best subnet, test it -- as
+// its config lists the steps, and ends with a results table.
+//
+//	pipeline CONFIG [--work-dir DIR] [--cfg-options KEY=VALUE ...] [--dry-run]
+//
+// Each step runs in <work_dir>/<step name>. A finished step (done.json in
+// its work dir) is skipped when the pipeline runs again; an interrupted one
+// resumes from its latest checkpoint. Steps refer to earlier steps' outputs
+// with $(steps.NAME.OUTPUT): train gives checkpoint and best_checkpoint,
+// search gives best_subnet and report, test gives metrics, and every step
+// gives work_dir. The results go to <work_dir>/results.md and results.json.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	_ "github.com/razorgo/razor/all"
+	"github.com/razorgo/razor/tools/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cli.Pipeline(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "pipeline:", err)
+		os.Exit(1)
+	}
+}
