@@ -15,4 +15,6 @@ import (
 	_ "github.com/razorgo/razor/models/necks"
 	// Mutables and mutators.
 	_ "github.com/razorgo/razor/mutables"
+	// Searchers.
+	_ "github.com/razorgo/razor/runners/search"
 )

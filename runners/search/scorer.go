@@ -1,0 +1,242 @@
+package search
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+
+	"github.com/razorgo/razor/algorithms"
+	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/datasets"
+	"github.com/razorgo/razor/models"
+	"github.com/razorgo/razor/models/nn"
+	"github.com/razorgo/razor/mutables"
+	"github.com/razorgo/razor/runners"
+)
+
+// streamHeldOut is the PCG stream that draws a held-out split.
+const streamHeldOut = 0x4e1d0
+
+// ModelScorer scores a subnet of an algorithm's supernet on an evaluation
+// loader, handling batch norm as its mode says.
+type ModelScorer struct {
+	alg  algorithms.Algorithm
+	eval *runners.Evaluator
+	mode string
+	// recal yields the training batches of bn_mode recalibrate: the first
+	// recalBatches of its epoch 0, the same for every candidate.
+	recal        *datasets.Loader
+	recalBatches int
+	// Description says what the scores measure, for the log.
+	Description string
+}
+
+// NewScorer builds the scorer the options describe, over cfg's data.
+// seed orders the recalibration batches.
+func NewScorer(cfg *config.Config, alg algorithms.Algorithm, o EvalOptions, seed uint64) (*ModelScorer, error) {
+	if err := o.Check(); err != nil {
+		return nil, fmt.Errorf("searcher: %w", err)
+	}
+	metric, err := searchMetric(cfg, o.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	loader, what, err := evalLoader(cfg, o.EvalSplit)
+	if err != nil {
+		return nil, err
+	}
+	s := &ModelScorer{alg: alg, eval: &runners.Evaluator{Alg: alg, Loader: loader, Metric: metric}, mode: o.BNMode}
+	if s.mode == "" {
+		s.mode = BNEval
+		if alg.BNTrainingMode() {
+			s.mode = BNTrain
+		}
+	}
+	bn := map[string]string{
+		BNTrain: "batch norm on each evaluation batch's statistics",
+		BNEval:  "batch norm on the supernet's running statistics",
+	}[s.mode]
+	if s.mode == BNRecalibrate {
+		ds, err := runners.BuildDataset(cfg, "train")
+		if err != nil {
+			return nil, fmt.Errorf("searcher.bn_mode recalibrate: %w", err)
+		}
+		if s.recal, err = runners.BuildLoader(cfg, "train", ds, true, seed); err != nil {
+			return nil, fmt.Errorf("searcher.bn_mode recalibrate: %w", err)
+		}
+		if n := s.recal.Len(); n < o.RecalibrateBatches {
+			return nil, fmt.Errorf("searcher.recalibrate_batches %d exceeds the %d batches of data.train", o.RecalibrateBatches, n)
+		}
+		s.recalBatches = o.RecalibrateBatches
+		bn = fmt.Sprintf("batch norm recalibrated on %d training batches of %d", s.recalBatches, s.recal.Options().SamplesPerGPU)
+	}
+	s.Description = fmt.Sprintf("%s on %s, %s", metric, what, bn)
+	return s, nil
+}
+
+// searchMetric reads searcher.metrics (a name or a list of one), falling
+// back to evaluation.metric.
+func searchMetric(cfg *config.Config, v any) (string, error) {
+	m := ""
+	switch t := v.(type) {
+	case nil:
+		var err error
+		if m, err = runners.ConfigMetric(cfg); err != nil {
+			return "", err
+		}
+	case string:
+		m = t
+	case []any:
+		if len(t) == 1 {
+			m, _ = t[0].(string)
+		}
+	}
+	if m == "" {
+		return "", fmt.Errorf("searcher.metrics must name one metric, such as accuracy, not %v", v)
+	}
+	if m != "accuracy" {
+		return "", fmt.Errorf("searcher.metrics %q: razor scores candidates by classification accuracy only; set metrics: accuracy (detection search by %s is not supported yet)", m, m)
+	}
+	return m, nil
+}
+
+// heldOutSplit is eval_split's mapping form.
+type heldOutSplit struct {
+	From string `cfg:"from,required"`
+	Num  int    `cfg:"num,required"`
+	Seed uint64 `cfg:"seed"`
+}
+
+// evalLoader builds the loader of eval_split and says what it holds.
+func evalLoader(cfg *config.Config, v any) (*datasets.Loader, string, error) {
+	switch t := v.(type) {
+	case nil, string:
+		split, _ := t.(string)
+		if split == "" {
+			split = "val"
+		}
+		ds, err := runners.BuildDataset(cfg, split)
+		if err != nil {
+			return nil, "", fmt.Errorf("searcher.eval_split %s: %w", split, err)
+		}
+		l, err := runners.BuildLoader(cfg, split, ds, false, 0)
+		if err != nil {
+			return nil, "", err
+		}
+		return l, fmt.Sprintf("data.%s (%d samples)", split, ds.Len()), nil
+	case map[string]any:
+		var h heldOutSplit
+		if err := config.Decode(t, "searcher.eval_split", &h); err != nil {
+			return nil, "", err
+		}
+		ds, err := heldOut(cfg, h)
+		if err != nil {
+			return nil, "", err
+		}
+		// Held-out samples are evaluated as validation data is, in
+		// batches of data.val_dataloader (else data.samples_per_gpu).
+		l, err := runners.BuildLoader(cfg, "val", ds, false, 0)
+		if err != nil {
+			return nil, "", err
+		}
+		return l, fmt.Sprintf("%d samples of data.%s drawn with seed %d", h.Num, h.From, h.Seed), nil
+	}
+	return nil, "", fmt.Errorf("searcher.eval_split must name a data split (val) or be {from: train, num: N, seed: S}, not %v", v)
+}
+
+// heldOut builds h.Num samples of data.<h.From>, drawn with h.Seed and read
+// through the evaluation pipeline, so training augmentation never touches
+// a score.
+func heldOut(cfg *config.Config, h heldOutSplit) (datasets.Dataset, error) {
+	key := "searcher.eval_split"
+	raw, ok := cfg.Get("data." + h.From)
+	node, isMap := raw.(map[string]any)
+	if !ok || !isMap {
+		return nil, fmt.Errorf("%s.from: data.%s is not a dataset mapping; name a split of data such as train", key, h.From)
+	}
+	pipeline, ok := cfg.Get("data.val.pipeline")
+	if !ok {
+		if pipeline, ok = cfg.Get("data.test.pipeline"); !ok {
+			return nil, fmt.Errorf("%s: the held-out samples are read through data.val's (or data.test's) pipeline, and the config has neither", key)
+		}
+	}
+	node = config.DeepCopy(node).(map[string]any)
+	node["pipeline"] = config.DeepCopy(pipeline)
+	var defaults map[string]any
+	if h.From != "train" {
+		defaults = map[string]any{"test_mode": true}
+	}
+	ds, err := datasets.Datasets.Build(node, "data."+h.From, defaults)
+	if err != nil {
+		return nil, err
+	}
+	if h.Num < 1 || h.Num > ds.Len() {
+		return nil, fmt.Errorf("%s.num must be between 1 and the %d samples of data.%s, got %d", key, ds.Len(), h.From, h.Num)
+	}
+	idx := rand.New(rand.NewPCG(h.Seed, streamHeldOut)).Perm(ds.Len())[:h.Num]
+	sort.Ints(idx)
+	return &subset{Dataset: ds, idx: idx}, nil
+}
+
+// subset is some samples of a dataset, in the order of idx.
+type subset struct {
+	datasets.Dataset
+	idx []int
+}
+
+// Len is the number of chosen samples.
+func (s *subset) Len() int { return len(s.idx) }
+
+// Get returns the i-th chosen sample.
+func (s *subset) Get(i int) (datasets.Sample, error) {
+	if i < 0 || i >= len(s.idx) {
+		return datasets.Sample{}, fmt.Errorf("held-out sample %d is outside [0, %d)", i, len(s.idx))
+	}
+	return s.Dataset.Get(s.idx[i])
+}
+
+// Score selects sub, prepares batch norm and evaluates.
+func (s *ModelScorer) Score(ctx context.Context, sub mutables.Subnet) ([]runners.NamedValue, error) {
+	if err := s.alg.SetSubnet(sub); err != nil {
+		return nil, err
+	}
+	model := s.alg.Model()
+	switch s.mode {
+	case BNTrain:
+		// Recalibration mode normalizes with batch statistics, as training
+		// mode does, without moving the supernet's running statistics.
+		nn.RecalibrateBN(model, true)
+		defer nn.RecalibrateBN(model, false)
+	case BNRecalibrate:
+		if err := s.recalibrate(ctx, model); err != nil {
+			return nil, err
+		}
+	}
+	return s.eval.Evaluate(ctx)
+}
+
+// recalibrate re-estimates the statistics of the selected path's batch
+// norms on the recalibration batches.
+func (s *ModelScorer) recalibrate(ctx context.Context, model models.Model) error {
+	nn.RecalibrateBN(model, true)
+	defer nn.RecalibrateBN(model, false)
+	n := 0
+	for batch, err := range s.recal.Epoch(ctx, 0) {
+		if err != nil {
+			return fmt.Errorf("recalibrating batch norm: %w", err)
+		}
+		in, err := runners.ToModelBatch(batch)
+		if err != nil {
+			return err
+		}
+		if _, err := models.Predict(model, in); err != nil {
+			return fmt.Errorf("recalibrating batch norm: %w", err)
+		}
+		if n++; n == s.recalBatches {
+			break
+		}
+	}
+	nn.FinishBNRecalibration(model)
+	return nil
+}
