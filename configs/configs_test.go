@@ -6,13 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/tools/cli"
 )
 
 // The config files as mmrazor 0.x names them, relative to this folder.
@@ -502,79 +502,71 @@ func TestOverrideThroughViewIsRefused(t *testing.T) {
 	}
 }
 
-// pipelineStep is the part of a pipeline step these tests read.
-type pipelineStep struct {
-	Name       string         `cfg:"name"`
-	Tool       string         `cfg:"tool"`
-	Config     string         `cfg:"config"`
-	Checkpoint string         `cfg:"checkpoint"`
-	CfgOptions map[string]any `cfg:"cfg_options"`
-	Args       []any          `cfg:"args"`
-}
-
-// TestPipelines checks each pipeline's steps, and that every step's config
-// loads without a warning with the step's overrides (a reference to an
-// earlier step's output stands in as a path), so no override names a key
-// the step's config lacks.
+// TestPipelines checks each pipeline's steps as the pipeline tool plans
+// them, and that every step's config loads with the step's overrides (a
+// reference to an earlier step's output stands in as a path) without a
+// warning, so no override names a key the step's config lacks.
 func TestPipelines(t *testing.T) {
 	cases := []struct {
 		file  string
 		steps []string // name:tool
 		// want are values of a step's loaded config.
 		want map[string]map[string]any
+		// created are overrides a step may make of keys its config lacks.
+		created map[string]string
 	}{
 		{"nas/spos/spos_pipeline_mnist.yaml",
 			[]string{"supernet:train", "search:search", "retrain:train", "test:test"},
 			map[string]map[string]any{
-				"retrain": {"algorithm.mutable_cfg": "/from/steps.search.best_subnet", "algorithm.retraining": true},
-				"test":    {"algorithm.mutable_cfg": "/from/steps.search.best_subnet"},
-			}},
+				"retrain": {"algorithm.mutable_cfg": "/from/search/best_subnet", "algorithm.retraining": true},
+				"test":    {"algorithm.mutable_cfg": "/from/search/best_subnet", "algorithm.input_shape": []any{3, 32, 32}},
+			},
+			// The MNIST subnet config counts FLOPs at ImageNet's 224x224
+			// until it sets input_shape itself.
+			map[string]string{"test": "algorithm.input_shape"}},
 		{"nas/detnas/detnas_pipeline.yaml",
 			[]string{"supernet_in1k:train", "supernet_coco:train", "search:search", "subnet_in1k:train", "subnet_coco:train"},
 			map[string]map[string]any{
-				"supernet_coco": {"load_from": "/from/steps.supernet_in1k.checkpoint", "algorithm.type": "DetNAS"},
-				"subnet_in1k":   {"algorithm.mutable_cfg": "/from/steps.search.best_subnet", "algorithm.type": "SPOS"},
-				"subnet_coco":   {"algorithm.mutable_cfg": "/from/steps.search.best_subnet", "load_from": "/from/steps.subnet_in1k.checkpoint"},
-			}},
+				"supernet_coco": {"load_from": "/from/supernet_in1k/checkpoint", "algorithm.type": "DetNAS"},
+				"subnet_in1k":   {"algorithm.mutable_cfg": "/from/search/best_subnet", "algorithm.type": "SPOS"},
+				"subnet_coco":   {"algorithm.mutable_cfg": "/from/search/best_subnet", "load_from": "/from/subnet_in1k/checkpoint"},
+			}, nil},
 	}
-	ref := regexp.MustCompile(`\$\(\s*(steps\.[^)]*?)\s*\)`)
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
-			p := load(t, tc.file)
-			var steps []pipelineStep
-			if err := p.Decode("steps", &steps); err != nil {
+			cmds, err := cli.PlanPipeline(load(t, tc.file), cli.PipelineTools(), "work", func(step, output string) string {
+				return "/from/" + step + "/" + output
+			})
+			if err != nil {
 				t.Fatal(err)
 			}
 			var got []string
-			for _, s := range steps {
-				got = append(got, s.Name+":"+s.Tool)
+			for _, c := range cmds {
+				got = append(got, c.Step+":"+c.Tool)
 			}
 			if !reflect.DeepEqual(got, tc.steps) {
 				t.Fatalf("steps %v, want %v", got, tc.steps)
 			}
-			for _, s := range steps {
-				if !filepath.IsAbs(s.Config) {
-					t.Errorf("step %s: config %q is not beside the pipeline ({{fileDirname}})", s.Name, s.Config)
+			for _, c := range cmds {
+				if !filepath.IsAbs(c.Config) {
+					t.Errorf("step %s: config %q is not beside the pipeline ({{fileDirname}})", c.Step, c.Config)
 				}
-				if _, err := os.Stat(s.Config); err != nil {
-					if s.Tool == "search" && os.IsNotExist(err) {
-						// The search configs arrive with the search tool.
-						continue
-					}
-					t.Fatalf("step %s: %v", s.Name, err)
+				cfg, err := config.Load(c.Config, config.Options{Overrides: c.CfgOptions})
+				if err != nil {
+					t.Fatalf("step %s: %v", c.Step, err)
 				}
-				var overrides []string
-				for k, v := range s.CfgOptions {
-					overrides = append(overrides, k+"="+ref.ReplaceAllString(fmt.Sprint(v), "/from/$1"))
-				}
-				c := load(t, s.Config, overrides...)
-				for key, want := range tc.want[s.Name] {
-					if v, _ := c.Get(key); v != want {
-						t.Errorf("step %s: %s = %v, want %v", s.Name, key, v, want)
+				for _, w := range cfg.Warnings {
+					if key, ok := tc.created[c.Step]; !ok || !strings.Contains(w, "no config file sets "+key+";") {
+						t.Errorf("step %s: %s", c.Step, w)
 					}
 				}
-				if !reflect.DeepEqual(s.Args, []any{"--seed", 0}) && s.Tool != "test" {
-					t.Errorf("step %s: args %v, want the pipeline's seed", s.Name, s.Args)
+				for key, want := range tc.want[c.Step] {
+					if v, _ := cfg.Get(key); !reflect.DeepEqual(v, want) {
+						t.Errorf("step %s: %s = %v, want %v", c.Step, key, v, want)
+					}
+				}
+				if c.Tool != "test" && !strings.HasSuffix(strings.Join(c.Args, " "), " --seed 0") {
+					t.Errorf("step %s: args %q do not end with the pipeline's seed", c.Step, c.Args)
 				}
 			}
 		})

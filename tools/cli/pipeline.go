@@ -13,6 +13,7 @@ import (
 
 	"github.com/razorgo/razor/runners"
 	"github.com/razorgo/razor/runners/checkpoint"
+	"github.com/razorgo/razor/runners/search"
 )
 
 // PipelineTools are the built-in tools a pipeline step can name: train,
@@ -30,6 +31,8 @@ func PipelineTools() map[string]PipelineTool {
 	resumable := func(dir string) []string { return []string{"--work-dir", dir, "--auto-resume"} }
 	return map[string]PipelineTool{
 		"train": {Run: Train, Flags: resumable, Outputs: []string{"checkpoint", "best_checkpoint"}, Collect: collectTrain},
+		"search": {Run: Search, Checkpoint: true, Flags: resumable, Outputs: []string{"best_subnet", "report"},
+			Collect: collectFiles(map[string]string{"best_subnet": search.BestSubnetFile, "report": search.ReportFile})},
 		"test": {Run: Test, Checkpoint: true, Outputs: []string{"metrics"},
 			Flags:   func(dir string) []string { return []string{"--out", filepath.Join(dir, "metrics.json")} },
 			Collect: collectFiles(map[string]string{"metrics": "metrics.json"})},

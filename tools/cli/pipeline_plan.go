@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -314,4 +315,36 @@ func toolNames(tools map[string]PipelineTool) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// PipelineCommand is one step of a pipeline as its tool will be called.
+type PipelineCommand struct {
+	Step, Tool string
+	// Config, Checkpoint and CfgOptions (KEY=VALUE pairs) are what the tool
+	// loads.
+	Config, Checkpoint string
+	CfgOptions         []string
+	// Args is the tool's whole argument list.
+	Args []string
+}
+
+// PlanPipeline checks a loaded pipeline config against tools and returns
+// its steps' commands, each step working in <workDir>/<name>, with every
+// reference to an earlier step's output replaced by ref's answer (a stand-in
+// where the step has not run).
+func PlanPipeline(cfg *config.Config, tools map[string]PipelineTool, workDir string, ref func(step, output string) string) ([]PipelineCommand, error) {
+	steps, err := planPipeline(cfg, tools)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PipelineCommand, len(steps))
+	for i, s := range steps {
+		r, err := s.resolve(func(step, key, where string) (string, error) { return ref(step, key), nil })
+		if err != nil {
+			return nil, err
+		}
+		out[i] = PipelineCommand{Step: s.Name, Tool: s.Tool, Config: r.config, Checkpoint: r.checkpoint, CfgOptions: r.options,
+			Args: buildArgs(tools[s.Tool], r, filepath.Join(workDir, s.Name))}
+	}
+	return out, nil
 }

@@ -11,12 +11,48 @@ import (
 
 	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/runners/search"
 )
 
 // PipelineResults are what a pipeline ends with, as mmrazor's README
-// tables: every tested model with its size and metrics.
+// tables: every tested model with its size and metrics, and every search's
+// answer against random subnets under the same constraint.
 type PipelineResults struct {
-	Tested []TestedModel `json:"tested"`
+	Tested   []TestedModel    `json:"tested"`
+	Searched []SearchedSubnet `json:"searched"`
+}
+
+// SearchedSubnet is a search step's best subnet, scored on the trained
+// supernet, with the scores of the random subnets the search drew under
+// the same constraint: whether the search beat chance.
+type SearchedSubnet struct {
+	Step string `json:"step"`
+	// Subnet is best_subnet.yaml.
+	Subnet string `json:"subnet"`
+	// ScoreKey names Score, the best subnet's supernet score.
+	ScoreKey    string  `json:"score_key"`
+	Score       float64 `json:"score"`
+	Params      int64   `json:"params"`
+	FLOPs       int64   `json:"flops"`
+	Constraints string  `json:"constraints"`
+	// Evaluated counts the distinct subnets the search scored.
+	Evaluated int `json:"evaluated"`
+	// Random is nil when the search drew no random subnets.
+	Random *RandomSubnets `json:"random,omitempty"`
+}
+
+// RandomSubnets summarize the scores of a search's random subnets.
+type RandomSubnets struct {
+	Num    int       `json:"num"`
+	Scores []float64 `json:"scores"`
+	// Mean, Std (n-1), Min and Max of Scores.
+	Mean float64 `json:"mean"`
+	Std  float64 `json:"std"`
+	Min  float64 `json:"min"`
+	Max  float64 `json:"max"`
+	// BetterThanBest counts the random subnets scoring above the searched
+	// one.
+	BetterThanBest int `json:"better_than_best"`
 }
 
 // TestedModel is one test step's model: a row of the results table.
@@ -35,18 +71,42 @@ type TestedModel struct {
 
 // pipelineResults gathers the results of the finished steps.
 func pipelineResults(records []*PipelineRecord, workDir string) (*PipelineResults, error) {
-	res := &PipelineResults{Tested: []TestedModel{}}
+	res := &PipelineResults{Tested: []TestedModel{}, Searched: []SearchedSubnet{}}
 	for _, rec := range records {
-		if rec.Tool != "test" {
-			continue
+		switch rec.Tool {
+		case "test":
+			row, err := testedModel(rec)
+			if err != nil {
+				return nil, fmt.Errorf("results of step %s: %w", rec.Step, err)
+			}
+			res.Tested = append(res.Tested, *row)
+		case "search":
+			row, err := searchedSubnet(rec)
+			if err != nil {
+				return nil, fmt.Errorf("results of step %s: %w", rec.Step, err)
+			}
+			res.Searched = append(res.Searched, *row)
 		}
-		row, err := testedModel(rec)
-		if err != nil {
-			return nil, fmt.Errorf("results of step %s: %w", rec.Step, err)
-		}
-		res.Tested = append(res.Tested, *row)
 	}
 	return res, nil
+}
+
+// searchedSubnet reads a search step's report.
+func searchedSubnet(rec *PipelineRecord) (*SearchedSubnet, error) {
+	var rep search.Report
+	b, err := os.ReadFile(rec.Outputs["report"])
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("search report %s: %w", rec.Outputs["report"], err)
+	}
+	out := &SearchedSubnet{Step: rec.Step, Subnet: rec.Outputs["best_subnet"], ScoreKey: rep.ScoreKey, Score: rep.Best.Score,
+		Params: rep.Best.Params, FLOPs: rep.Best.FLOPs, Constraints: rep.Constraints, Evaluated: rep.Evaluated}
+	if b := rep.RandomBaseline; b != nil {
+		out.Random = &RandomSubnets{Num: b.Num, Scores: b.Scores, Mean: b.Mean, Std: b.Std, Min: b.Min, Max: b.Max, BetterThanBest: b.BetterThanBest}
+	}
+	return out, nil
 }
 
 // testedModel rebuilds a test step's model from its config and overrides to
@@ -81,9 +141,18 @@ func testedModel(rec *PipelineRecord) (*TestedModel, error) {
 func (r *PipelineResults) markdown(workDir string) string {
 	var b strings.Builder
 	b.WriteString("## Tested models\n\n")
+	r.testedTable(&b, workDir)
+	if len(r.Searched) > 0 {
+		b.WriteString("\n## Searched subnets against random subnets\n\n")
+		r.searchedTable(&b, workDir)
+	}
+	return b.String()
+}
+
+func (r *PipelineResults) testedTable(b *strings.Builder, workDir string) {
 	if len(r.Tested) == 0 {
 		b.WriteString("No test step ran.\n")
-		return b.String()
+		return
 	}
 	var metrics []string
 	for _, t := range r.Tested {
@@ -104,17 +173,33 @@ func (r *PipelineResults) markdown(workDir string) string {
 		if t.Subnet != "" {
 			subnet = relTo(workDir, t.Subnet)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.3f | %.3f |", t.Step, subnet, float64(t.Params)/1e6, float64(t.FLOPs)/1e6)
+		fmt.Fprintf(b, "| %s | %s | %.3f | %.3f |", t.Step, subnet, float64(t.Params)/1e6, float64(t.FLOPs)/1e6)
 		for _, m := range metrics {
 			if v, ok := t.Metrics[m]; ok {
-				fmt.Fprintf(&b, " %.2f |", v)
+				fmt.Fprintf(b, " %.2f |", v)
 			} else {
 				b.WriteString(" - |")
 			}
 		}
-		fmt.Fprintf(&b, " %s |\n", relTo(workDir, t.Checkpoint))
+		fmt.Fprintf(b, " %s |\n", relTo(workDir, t.Checkpoint))
 	}
-	return b.String()
+}
+
+// searchedTable compares each search's best subnet with its random ones:
+// the supernet scores of both, under the same constraint.
+func (r *PipelineResults) searchedTable(b *strings.Builder, workDir string) {
+	b.WriteString("| Step | Best subnet | Params (M) | FLOPs (M) | Constraint | Supernet score | Random subnets | Random mean ± std | Random min / max | Random above best |\n")
+	b.WriteString("|---|---|---:|---:|---|---:|---:|---:|---:|---:|\n")
+	for _, s := range r.Searched {
+		fmt.Fprintf(b, "| %s | %s | %.3f | %.3f | %s | %.2f (%s) |", s.Step, relTo(workDir, s.Subnet),
+			float64(s.Params)/1e6, float64(s.FLOPs)/1e6, s.Constraints, s.Score, s.ScoreKey)
+		if s.Random == nil {
+			b.WriteString(" 0 | - | - | - |\n")
+			continue
+		}
+		fmt.Fprintf(b, " %d | %.2f ± %.2f | %.2f / %.2f | %d of %d |\n", s.Random.Num, s.Random.Mean, s.Random.Std,
+			s.Random.Min, s.Random.Max, s.Random.BetterThanBest, s.Random.Num)
+	}
 }
 
 // write saves results.md and results.json in the work dir and prints the
