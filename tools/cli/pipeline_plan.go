@@ -36,8 +36,8 @@ type PipelineStep struct {
 	Args []any `cfg:"args"`
 }
 
-// pipelineRef matches a run-time reference; its inside must be
-// steps.NAME.OUTPUT.
+// pipelineRef matches a run-time reference $(...), pipelineRefBody the
+// steps.NAME.OUTPUT it must hold, and stepName a valid step name.
 var (
 	pipelineRef     = regexp.MustCompile(`\$\(([^)]*)\)`)
 	pipelineRefBody = regexp.MustCompile(`^\s*steps\.([A-Za-z][A-Za-z0-9_-]*)\.([A-Za-z][A-Za-z0-9_]*)\s*$`)
@@ -65,10 +65,6 @@ type plannedStep struct {
 func (s *plannedStep) where() string {
 	return fmt.Sprintf("step %d (%s)", s.index+1, s.Name)
 }
-
-// PipelineOutputs are the outputs of finished steps, by step and output
-// name, that references resolve to.
-type PipelineOutputs map[string]map[string]string
 
 // planPipeline reads the steps of a loaded pipeline config and checks every
 // name, tool and reference before anything runs.
