@@ -32,6 +32,8 @@ type ModelScorer struct {
 	Description string
 }
 
+var _ Scorer = (*ModelScorer)(nil)
+
 // NewScorer builds the scorer the options describe, over cfg's data.
 // seed orders the recalibration batches.
 func NewScorer(cfg *config.Config, alg algorithms.Algorithm, o EvalOptions, seed uint64) (*ModelScorer, error) {

@@ -1,0 +1,259 @@
+package search
+
+import (
+	"context"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/razorgo/razor/algorithms"
+	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/datasets"
+	_ "github.com/razorgo/razor/models/backbones"
+	_ "github.com/razorgo/razor/models/classifiers"
+	_ "github.com/razorgo/razor/models/heads"
+	_ "github.com/razorgo/razor/models/necks"
+	"github.com/razorgo/razor/models/nn"
+)
+
+const mnistSearchConfig = "../../configs/nas/spos/spos_evolution_search_shufflenetv2_mnist.yaml"
+
+// tinyMNIST loads the MNIST search config at an eighth of the width with
+// small batches, and a supernet with random weights.
+func tinyMNIST(t *testing.T, overrides ...string) (*config.Config, algorithms.Algorithm) {
+	t.Helper()
+	o := append([]string{"algorithm.architecture.model.backbone.widen_factor=0.125", "data.samples_per_gpu=8",
+		"data.val_dataloader.samples_per_gpu=16"}, overrides...)
+	cfg, err := config.Load(mnistSearchConfig, config.Options{Overrides: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alg, err := algorithms.FromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alg.InitWeights(rand.New(rand.NewPCG(1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, alg
+}
+
+// bnStats copies every running statistic of the model.
+func bnStats(alg algorithms.Algorithm) map[string][]float32 {
+	out := map[string][]float32{}
+	nn.Walk(alg, func(path string, m nn.Module) {
+		if bn, ok := m.(*nn.BatchNorm2d); ok {
+			out[path+".mean"] = append([]float32(nil), bn.State.RunningMean.Float32s()...)
+			out[path+".var"] = append([]float32(nil), bn.State.RunningVar.Float32s()...)
+		}
+	})
+	return out
+}
+
+// scrambleBN draws every running statistic from seed, values no
+// evaluation would leave, so a test sees which statistics a score used.
+func scrambleBN(alg algorithms.Algorithm, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 0))
+	nn.Walk(alg, func(_ string, m nn.Module) {
+		if bn, ok := m.(*nn.BatchNorm2d); ok {
+			for i := range bn.State.RunningMean.Float32s() {
+				bn.State.RunningMean.Float32s()[i] = float32(rng.Float64() - 0.5)
+				bn.State.RunningVar.Float32s()[i] = float32(0.2 + 2*rng.Float64())
+			}
+		}
+	})
+}
+
+func evalOptions(mode string, batches int) EvalOptions {
+	return EvalOptions{Metrics: "accuracy", ScoreKey: "accuracy_top-1", BNMode: mode, RecalibrateBatches: batches,
+		EvalSplit: map[string]any{"from": "train", "num": 48, "seed": 2}}
+}
+
+func TestScorerBNModes(t *testing.T) {
+	cfg, alg := tinyMNIST(t)
+	sub := alg.Space().Sample(rand.New(rand.NewPCG(5, 5)))
+	ctx := context.Background()
+
+	// train: batch statistics, the supernet's statistics untouched, so
+	// scrambling them changes nothing.
+	s, err := NewScorer(cfg, alg, evalOptions(BNTrain, 0), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrambleBN(alg, 1)
+	before := bnStats(alg)
+	first, err := s.Score(ctx, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(bnStats(alg), before) {
+		t.Error("bn_mode train moved the running statistics")
+	}
+	scrambleBN(alg, 2)
+	if again, _ := s.Score(ctx, sub); !reflect.DeepEqual(again, first) {
+		t.Errorf("bn_mode train scores depend on the running statistics: %v then %v", first, again)
+	}
+
+	// recalibrate: the path's statistics are re-estimated from the same
+	// training batches every time, whatever they were before.
+	s, err = NewScorer(cfg, alg, evalOptions(BNRecalibrate, 2), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrambleBN(alg, 1)
+	r1, err := s.Score(ctx, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats1 := bnStats(alg)
+	changed, kept := 0, 0
+	for k, v := range stats1 {
+		if reflect.DeepEqual(v, before[k]) {
+			kept++
+		} else {
+			changed++
+		}
+	}
+	if changed == 0 || kept == 0 {
+		t.Errorf("recalibration changed %d and kept %d statistics; want the path's changed and the other ops' kept", changed, kept)
+	}
+	scrambleBN(alg, 3)
+	r2, err := s.Score(ctx, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats2 := bnStats(alg)
+	for k, v := range stats1 {
+		if !reflect.DeepEqual(v, before[k]) && !reflect.DeepEqual(stats2[k], v) {
+			t.Errorf("%s recalibrated to %v, then to %v", k, v[:2], stats2[k][:2])
+		}
+	}
+	if !reflect.DeepEqual(r1, r2) {
+		t.Errorf("recalibrated scores depend on the statistics before: %v then %v", r1, r2)
+	}
+
+	// eval: the running statistics as they are.
+	s, err = NewScorer(cfg, alg, evalOptions(BNEval, 0), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e1, err := s.Score(ctx, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(e1, r2) {
+		t.Errorf("eval mode on freshly recalibrated statistics %v, want the recalibrated score %v", e1, r2)
+	}
+	if !strings.Contains(s.Description, "accuracy on 48 samples of data.train drawn with seed 2") {
+		t.Errorf("description %q", s.Description)
+	}
+}
+
+func TestScorerDefaultBNModeFollowsAlgorithm(t *testing.T) {
+	for _, tc := range []struct {
+		bnTraining string
+		want       string
+	}{{"true", BNTrain}, {"false", BNEval}} {
+		cfg, alg := tinyMNIST(t, "algorithm.bn_training_mode="+tc.bnTraining)
+		s, err := NewScorer(cfg, alg, evalOptions("", 0), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.mode != tc.want {
+			t.Errorf("bn_training_mode %s: mode %s, want %s", tc.bnTraining, s.mode, tc.want)
+		}
+	}
+}
+
+// TestHeldOutSplit: the held-out samples come from the named split, are
+// drawn by the seed and go through the evaluation pipeline.
+func TestHeldOutSplit(t *testing.T) {
+	// A training pipeline that resizes to 16x16 shows which one ran.
+	cfg, _ := tinyMNIST(t, "data.train.pipeline.0.size=[16,16]")
+	draw := func(seed int) (datasets.Dataset, []int) {
+		l, what, err := evalLoader(cfg, map[string]any{"from": "train", "num": 10, "seed": seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Len() != 1 || l.Options().SamplesPerGPU != 16 {
+			t.Errorf("held-out loader: %d batches of %d, want 1 of 16 (data.val_dataloader)", l.Len(), l.Options().SamplesPerGPU)
+		}
+		if want := "10 samples of data.train drawn with seed"; !strings.Contains(what, want) {
+			t.Errorf("description %q, want %q", what, want)
+		}
+		ds := l.Dataset()
+		var idx []int
+		for i := range ds.Len() {
+			s, err := datasets.Prepare(ds, i, rand.New(rand.NewPCG(0, 0)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(s.Source, "train split") {
+				t.Errorf("held-out sample from %s, want the train split", s.Source)
+			}
+			if s.Img.H != 32 || s.Img.W != 32 {
+				t.Errorf("held-out sample is %dx%d; the evaluation pipeline makes 32x32", s.Img.H, s.Img.W)
+			}
+			idx = append(idx, s.Index)
+		}
+		return ds, idx
+	}
+	_, a := draw(0)
+	_, b := draw(0)
+	_, c := draw(1)
+	if !reflect.DeepEqual(a, b) || reflect.DeepEqual(a, c) {
+		t.Errorf("held-out indices: seed 0 %v and %v, seed 1 %v; want the same for one seed and others for another", a, b, c)
+	}
+
+	for _, tc := range []struct {
+		split any
+		want  string
+	}{
+		{"val", "data.val (10000 samples)"},
+		{nil, "data.val (10000 samples)"},
+		{"test", "data.test (10000 samples)"},
+	} {
+		_, what, err := evalLoader(cfg, tc.split)
+		if err != nil || what != tc.want {
+			t.Errorf("eval_split %v: %q, %v; want %q", tc.split, what, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		split any
+		want  string
+	}{
+		{"holdout", "searcher.eval_split holdout: data.holdout is not set"},
+		{map[string]any{"from": "nowhere", "num": 3}, "searcher.eval_split.from: data.nowhere is not a dataset mapping"},
+		{map[string]any{"from": "train"}, `searcher.eval_split: missing required key "num"`},
+		{map[string]any{"from": "train", "num": 0}, "searcher.eval_split.num must be between 1 and the 60000 samples of data.train, got 0"},
+		{map[string]any{"from": "train", "num": 5, "size": 3}, `searcher.eval_split: unknown key "size"`},
+		{5, "searcher.eval_split must name a data split (val) or be {from: train, num: N, seed: S}, not 5"},
+	} {
+		if _, _, err := evalLoader(cfg, tc.split); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("eval_split %v: %v, want an error containing %q", tc.split, err, tc.want)
+		}
+	}
+}
+
+func TestScorerRejectsMetrics(t *testing.T) {
+	cfg, alg := tinyMNIST(t)
+	for _, tc := range []struct {
+		metrics any
+		want    string
+	}{
+		{"bbox", `searcher.metrics "bbox": razor scores candidates by classification accuracy only`},
+		{[]any{"accuracy", "precision"}, "searcher.metrics must name one metric"},
+	} {
+		o := evalOptions(BNTrain, 0)
+		o.Metrics = tc.metrics
+		if _, err := NewScorer(cfg, alg, o, 0); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("metrics %v: %v, want %q", tc.metrics, err, tc.want)
+		}
+	}
+	o := evalOptions(BNTrain, 0)
+	o.Metrics = []any{"accuracy"}
+	if _, err := NewScorer(cfg, alg, o, 0); err != nil {
+		t.Errorf("metrics [accuracy]: %v", err)
+	}
+}
