@@ -19,6 +19,7 @@ import (
 const (
 	sposSupernet    = "nas/spos/spos_supernet_shufflenetv2_8xb128_in1k.yaml"
 	sposSearch      = "nas/spos/spos_evolution_search_shufflenetv2_8xb2048_in1k.yaml"
+	sposSearchMNIST = "nas/spos/spos_evolution_search_shufflenetv2_mnist.yaml"
 	sposSubnet      = "nas/spos/spos_subnet_shufflenetv2_8xb128_in1k.yaml"
 	sposPaper       = "nas/spos/SPOS_SHUFFLENETV2_330M_IN1k_PAPER.yaml"
 	detnasStep1     = "nas/detnas/detnas_supernet_shufflenetv2_8xb128_in1k.yaml"
@@ -185,6 +186,14 @@ func TestReferenceValues(t *testing.T) {
 		{sposSearch, "searcher", map[string]any{"type": "EvolutionSearcher", "candidate_pool_size": 50,
 			"candidate_top_k": 10, "constraints": map[string]any{"flops": 330e6}, "metrics": "accuracy",
 			"score_key": "accuracy_top-1", "max_epoch": 20, "num_mutation": 25, "num_crossover": 25, "mutate_prob": 0.1}},
+		// The MNIST search: the supernet's model and data, FLOPs at 32x32.
+		{sposSearchMNIST, "algorithm.input_shape", []any{3, 32, 32}},
+		{sposSearchMNIST, "algorithm.architecture.model.backbone.widen_factor", 0.5},
+		{sposSearchMNIST, "data.train.type", "MNIST"},
+		{sposSearchMNIST, "searcher.constraints", "flops < 2.2e6"},
+		{sposSearchMNIST, "searcher.eval_split", map[string]any{"from": "train", "num": 2000, "seed": 0}},
+		{sposSearchMNIST, "searcher.bn_mode", "recalibrate"},
+		{sposSearchMNIST, "searcher.random_baseline", 20},
 		{sposSubnet, "runner.max_iters", 300000},
 		{sposSubnet, "algorithm.retraining", true},
 		{sposSubnet, "find_unused_parameters", false},

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 )
 
@@ -42,7 +44,8 @@ type Constraint struct {
 	sources  []string
 	programs []*vm.Program
 	key      string
-	// flopsBound is the bound of the mapping form {flops: N} alone.
+	// flopsBound is the tightest `flops < N` (or <=) that every accepted
+	// subnet obeys, 0 when the conditions set none.
 	flopsBound float64
 }
 
@@ -76,9 +79,6 @@ func ParseConstraints(v any, key string) (*Constraint, error) {
 			}
 			sources = append(sources, n+" < "+strconv.FormatFloat(bound, 'g', -1, 64))
 		}
-		if len(names) == 1 && names[0] == "flops" {
-			c.flopsBound, _ = number(t["flops"])
-		}
 	case string:
 		sources = []string{t}
 	case []any:
@@ -107,8 +107,42 @@ func ParseConstraints(v any, key string) (*Constraint, error) {
 		}
 		c.sources = append(c.sources, src)
 		c.programs = append(c.programs, p)
+		if tree, err := parser.Parse(src); err == nil {
+			if b := flopsBound(tree.Node); b > 0 && (c.flopsBound == 0 || b < c.flopsBound) {
+				c.flopsBound = b
+			}
+		}
 	}
 	return c, nil
+}
+
+// flopsBound finds `flops < N` or `flops <= N` in a condition, alone or as
+// a term of a conjunction, and returns the smallest such N (0: none).
+func flopsBound(n ast.Node) float64 {
+	b, ok := n.(*ast.BinaryNode)
+	if !ok {
+		return 0
+	}
+	switch b.Operator {
+	case "&&", "and":
+		l, r := flopsBound(b.Left), flopsBound(b.Right)
+		if l == 0 || (r > 0 && r < l) {
+			return r
+		}
+		return l
+	case "<", "<=":
+		id, ok := b.Left.(*ast.IdentifierNode)
+		if !ok || id.Value != "flops" {
+			return 0
+		}
+		switch v := b.Right.(type) {
+		case *ast.FloatNode:
+			return v.Value
+		case *ast.IntegerNode:
+			return float64(v.Value)
+		}
+	}
+	return 0
 }
 
 // number reads an int or float config value.
@@ -165,8 +199,9 @@ func (c *Constraint) String() string {
 	return strings.Join(parts, " && ")
 }
 
-// FLOPsBound is the bound of a constraint given as mmrazor's {flops: N}
-// alone, for drawing it on the plot.
+// FLOPsBound is the tightest upper bound the constraint sets on flops
+// (a {flops: N} bound, or a flops < N or flops <= N condition or term of
+// one joined by &&), for drawing it on the plot.
 func (c *Constraint) FLOPsBound() (float64, bool) {
 	if c == nil || c.flopsBound == 0 {
 		return 0, false

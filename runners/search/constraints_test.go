@@ -73,8 +73,13 @@ func TestFLOPsBound(t *testing.T) {
 		ok    bool
 	}{
 		{map[string]any{"flops": 330e6}, 330e6, true},
-		{map[string]any{"flops": 330e6, "params": 1}, 0, false},
-		{"flops < 330e6", 0, false},
+		{map[string]any{"flops": 330e6, "params": 1}, 330e6, true},
+		{"flops < 330e6", 330e6, true},
+		{"params < 4e6 && flops <= 2000000", 2e6, true},
+		{[]any{"flops < 3e8", "params < 4e6 and flops < 2.5e8"}, 2.5e8, true},
+		{"flops < 3e8 || params < 1", 0, false},
+		{"flops > 1e8", 0, false},
+		{"params < 330e6", 0, false},
 		{nil, 0, false},
 	} {
 		c, err := ParseConstraints(tc.value, "c")

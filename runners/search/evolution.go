@@ -219,9 +219,12 @@ func (e *Evolution) start(env *Env) (*run, error) {
 		return nil, fmt.Errorf("opening the candidate log: %w", err)
 	}
 	o := e.opts
-	if env.Resume != nil {
+	switch {
+	case env.Resume != nil && r.st.Done:
+		r.printf("the search already finished with %d candidates evaluated; writing its outputs again", len(r.st.Candidates))
+	case env.Resume != nil:
 		r.printf("resuming the search at epoch %d of %d with %d candidates evaluated", r.st.Epoch+1, o.MaxEpoch, len(r.st.Candidates))
-	} else {
+	default:
 		r.printf("evolution search: candidate_pool_size %d, candidate_top_k %d, max_epoch %d, num_mutation %d, num_crossover %d, mutate_prob %g, score_key %s, constraints %s, seed %d",
 			o.CandidatePoolSize, o.CandidateTopK, o.MaxEpoch, o.NumMutation, o.NumCrossover, o.MutateProb, o.ScoreKey, e.constraint, env.Seed)
 	}
@@ -539,13 +542,16 @@ func (r *run) baseline(ctx context.Context) error {
 func (r *run) finish() (*Result, error) {
 	top := r.topK()
 	best := top[0]
-	now := time.Now
-	if r.env.Now != nil {
-		now = r.env.Now
+	if r.st.FinalSubnet == "" {
+		now := time.Now
+		if r.env.Now != nil {
+			now = r.env.Now
+		}
+		r.st.FinalSubnet = "final_subnet_" + now().Format("20060102_1504") + ".yaml"
 	}
 	res := &Result{Best: best, Evaluated: len(r.st.Candidates),
 		BestSubnetFile:  filepath.Join(r.env.WorkDir, BestSubnetFile),
-		FinalSubnetFile: filepath.Join(r.env.WorkDir, "final_subnet_"+now().Format("20060102_1504")+".yaml"),
+		FinalSubnetFile: filepath.Join(r.env.WorkDir, r.st.FinalSubnet),
 		ReportFile:      filepath.Join(r.env.WorkDir, ReportFile)}
 	for _, p := range []string{res.FinalSubnetFile, res.BestSubnetFile} {
 		if err := mutables.WriteSubnetFile(p, best.Subnet); err != nil {

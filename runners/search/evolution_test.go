@@ -360,6 +360,31 @@ func TestEvolutionResumeAfterKill(t *testing.T) {
 	}
 }
 
+// TestEvolutionResumeFinished: resuming a finished search evaluates
+// nothing and rewrites the same outputs, final subnet file included.
+func TestEvolutionResumeFinished(t *testing.T) {
+	space := toySpace(t, 6)
+	dir := t.TempDir()
+	first, err := mustEvolution(t, toyOptions()).Search(context.Background(), toyEnv(t, space, dir, &toyScorer{space: space}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := summary(readState(t, dir))
+	env := toyEnv(t, space, dir, &toyScorer{space: space, failAt: 1})
+	env.Now = func() time.Time { return time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC) }
+	env.Resume = readState(t, dir)
+	again, err := mustEvolution(t, toyOptions()).Search(context.Background(), env)
+	if err != nil {
+		t.Fatalf("resuming a finished search scored a subnet: %v", err)
+	}
+	if again.FinalSubnetFile != first.FinalSubnetFile || again.Best.Key != first.Best.Key || summary(readState(t, dir)) != want {
+		t.Errorf("resumed finished search: %s best %s, want %s best %s and the same state", again.FinalSubnetFile, again.Best.Key, first.FinalSubnetFile, first.Best.Key)
+	}
+	if finals, _ := filepath.Glob(filepath.Join(dir, "final_subnet_*.yaml")); len(finals) != 1 {
+		t.Errorf("final subnet files %v, want one", finals)
+	}
+}
+
 func truncateLastLine(t *testing.T, path string) {
 	t.Helper()
 	data, err := os.ReadFile(path)

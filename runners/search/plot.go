@@ -104,7 +104,7 @@ func writePlot(path string, st *State, scoreKey string, constraint *Constraint, 
 		l.LineStyle.Color = boundColor
 		l.LineStyle.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		p.Add(l)
-		p.Legend.Add("flops < "+strconv.FormatFloat(bound/1e6, 'g', -1, 64)+"M", l)
+		p.Legend.Add("flops bound "+strconv.FormatFloat(bound/1e6, 'g', -1, 64)+"M", l)
 	}
 	// Headroom above the points keeps the legend off them.
 	p.Y.Max += 0.35 * math.Max(p.Y.Max-p.Y.Min, 1e-9)

@@ -43,8 +43,10 @@ type State struct {
 	// Baseline are the random baseline's subnets once drawn (cost known;
 	// scores are in Candidates).
 	Baseline []Candidate `json:"baseline,omitempty"`
-	// Done is set when the search and its baseline finished.
-	Done bool `json:"done"`
+	// Done is set when the search and its baseline finished, and
+	// FinalSubnet is then the name of its final_subnet_<time>.yaml.
+	Done        bool   `json:"done"`
+	FinalSubnet string `json:"final_subnet,omitempty"`
 }
 
 // LoadState reads a state file written by a search.
