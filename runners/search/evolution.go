@@ -149,13 +149,21 @@ func (e *Evolution) Search(ctx context.Context, env *Env) (*Result, error) {
 	defer r.log.Close()
 	for r.st.Epoch < e.opts.MaxEpoch {
 		if err := r.epoch(ctx); err != nil {
-			return nil, err
+			return nil, r.stopped(ctx, err)
 		}
 	}
 	if err := r.baseline(ctx); err != nil {
-		return nil, err
+		return nil, r.stopped(ctx, err)
 	}
 	return r.finish()
+}
+
+// stopped says how to continue a search whose context ended.
+func (r *run) stopped(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	return fmt.Errorf("search stopped with %d candidates evaluated; continue it with --auto-resume or --resume-from %s: %w", len(r.st.Candidates), r.state, ctx.Err())
 }
 
 // start builds the run from a fresh or resumed state.
@@ -394,8 +402,11 @@ func (r *run) epoch(ctx context.Context) error {
 	return r.save()
 }
 
-// evaluate scores c.
+// evaluate scores c, unless the search was stopped.
 func (r *run) evaluate(ctx context.Context, c *Candidate) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	start := time.Now()
 	vals, err := r.env.Scorer.Score(ctx, c.Subnet)
 	c.Seconds = math.Round(time.Since(start).Seconds()*1000) / 1000

@@ -160,7 +160,7 @@ func TestSearchMNIST(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	k := &killAfter{n: 5, cancel: cancel}
-	if _, err := SearchResult(ctx, searchArgs(ckpt, dir), k, io.Discard); !errors.Is(err, context.Canceled) {
+	if _, err := SearchResult(ctx, searchArgs(ckpt, dir), k, io.Discard); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "search stopped with 5 candidates evaluated; continue it with --auto-resume") {
 		t.Fatalf("stopped search returned %v", err)
 	}
 	st, err := search.LoadState(filepath.Join(dir, search.StateFile))
