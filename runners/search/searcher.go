@@ -40,8 +40,8 @@
 //     uninterrupted search would;
 //   - search_candidates.jsonl: one JSON object per evaluated candidate, in
 //     evaluation order: index, key, subnet, flops, params, score, metrics,
-//     epoch (1-based; 0 for the random baseline) and origin (random,
-//     mutation, crossover or baseline);
+//     epoch (1-based; 0 for the random baseline), origin (random,
+//     mutation, crossover or baseline) and seconds (evaluation time);
 //   - final_subnet_<YYYYmmdd_HHMM>.yaml (mmrazor's name) and best_subnet.yaml
 //     (a stable name): the best subnet in mmrazor 0.x's mutable_cfg format;
 //   - search_report.json: the best subnet with its score, flops and params,
@@ -49,7 +49,7 @@
 //     std, min and max (see Report);
 //   - search_scores.png: score against FLOPs for every candidate, each
 //     epoch's top-k marked, the random baseline and the best subnet;
-//   - the merged config and the text and JSON logs, as training writes.
+//   - the merged config and the text log (<time>.log), as training writes.
 package search
 
 import (

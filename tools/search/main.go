@@ -19,7 +19,7 @@
 //   - search_scores.png: score against FLOPs, each epoch's top-k marked;
 //   - search_state.json: the state to --resume-from (or --auto-resume)
 //     after a kill, rewritten after every candidate;
-//   - the merged config and the text and JSON logs.
+//   - the merged config and the text log.
 package main
 
 import (
