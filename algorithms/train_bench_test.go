@@ -15,7 +15,7 @@ import (
 
 // BenchmarkSupernetStep times one SPOS supernet training step -- draw a
 // path, forward, backward, SGD step -- on the full-width search space with
-// 10 classes, reporting images/s. scripts/bench/train_torch.py runs the same
+// 10 classes, reporting images/s. scripts/bench/train_throughput.py runs the same
 // model in PyTorch for the ratio.
 func BenchmarkSupernetStep(b *testing.B) {
 	for _, c := range []struct{ batch, size int }{{64, 32}, {32, 224}} {
