@@ -24,6 +24,9 @@ type Evaluator struct {
 	Metric string
 	// Progress, when set, receives a progress bar while evaluating.
 	Progress io.Writer
+	// BN, when set, prepares batch norm for each subnet EvaluateSubnets
+	// scores (a supernet's running statistics average over all paths).
+	BN *BNPolicy
 }
 
 // Evaluate runs the current path in eval mode over the whole loader and
@@ -85,7 +88,15 @@ func (e *Evaluator) EvaluateSubnets(ctx context.Context, subnets []mutables.Subn
 		if err := e.Alg.SetSubnet(s); err != nil {
 			return nil, err
 		}
+		undo := func() {}
+		if e.BN != nil {
+			var err error
+			if undo, err = e.BN.Prepare(ctx, e.Alg.Model()); err != nil {
+				return nil, err
+			}
+		}
 		vals, err := e.Evaluate(ctx)
+		undo()
 		if err != nil {
 			return nil, err
 		}

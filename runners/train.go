@@ -81,6 +81,13 @@ type EvaluationConfig struct {
 	// NumSubnets (razor's) is how many fixed, seeded subnets a supernet's
 	// evaluation averages over.
 	NumSubnets int `cfg:"num_subnets"`
+	// BNMode (razor's) is how a supernet's subnets get their batch norm
+	// statistics: train, recalibrate or eval (see BNPolicy); unset, train
+	// when the algorithm sets bn_training_mode, else eval.
+	BNMode string `cfg:"bn_mode"`
+	// RecalibrateBatches is how many training batches bn_mode recalibrate
+	// runs per subnet.
+	RecalibrateBatches int `cfg:"recalibrate_batches"`
 	// Start is accepted for mmcv configs and ignored.
 	Start any `cfg:"start"`
 }
@@ -365,6 +372,9 @@ func buildEvalHook(cfg *config.Config, alg Algorithm, byEpoch bool, seed uint64,
 			return nil, fmt.Errorf("evaluation.num_subnets must be positive for a supernet, got %d", ec.NumSubnets)
 		}
 		h.Subnets = FixedSubnets(alg.Space(), ec.NumSubnets, seed)
+		if h.Eval.BN, err = NewBNPolicy(cfg, "evaluation", alg, ec.BNMode, ec.RecalibrateBatches, seed); err != nil {
+			return nil, err
+		}
 	}
 	return h, nil
 }

@@ -9,8 +9,6 @@ import (
 	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/config"
 	"github.com/razorgo/razor/datasets"
-	"github.com/razorgo/razor/models"
-	"github.com/razorgo/razor/models/nn"
 	"github.com/razorgo/razor/mutables"
 	"github.com/razorgo/razor/runners"
 )
@@ -23,11 +21,10 @@ const streamHeldOut = 0x4e1d0
 type ModelScorer struct {
 	alg  algorithms.Algorithm
 	eval *runners.Evaluator
-	mode string
-	// recal yields the training batches of bn_mode recalibrate: the first
-	// recalBatches of its epoch 0, the same for every candidate.
-	recal        *datasets.Loader
-	recalBatches int
+	// bn prepares each candidate's batch norm; recalibration uses the
+	// first batches of the training loader's epoch 0, the same for every
+	// candidate.
+	bn *runners.BNPolicy
 	// Description says what the scores measure, for the log.
 	Description string
 }
@@ -48,32 +45,11 @@ func NewScorer(cfg *config.Config, alg algorithms.Algorithm, o EvalOptions, seed
 	if err != nil {
 		return nil, err
 	}
-	s := &ModelScorer{alg: alg, eval: &runners.Evaluator{Alg: alg, Loader: loader, Metric: metric}, mode: o.BNMode}
-	if s.mode == "" {
-		s.mode = BNEval
-		if alg.BNTrainingMode() {
-			s.mode = BNTrain
-		}
+	s := &ModelScorer{alg: alg, eval: &runners.Evaluator{Alg: alg, Loader: loader, Metric: metric}}
+	if s.bn, err = runners.NewBNPolicy(cfg, "searcher", alg, o.BNMode, o.RecalibrateBatches, seed); err != nil {
+		return nil, err
 	}
-	bn := map[string]string{
-		BNTrain: "batch norm on each evaluation batch's statistics",
-		BNEval:  "batch norm on the supernet's running statistics",
-	}[s.mode]
-	if s.mode == BNRecalibrate {
-		ds, err := runners.BuildDataset(cfg, "train")
-		if err != nil {
-			return nil, fmt.Errorf("searcher.bn_mode recalibrate: %w", err)
-		}
-		if s.recal, err = runners.BuildLoader(cfg, "train", ds, true, seed); err != nil {
-			return nil, fmt.Errorf("searcher.bn_mode recalibrate: %w", err)
-		}
-		if n := s.recal.Len(); n < o.RecalibrateBatches {
-			return nil, fmt.Errorf("searcher.recalibrate_batches %d exceeds the %d batches of data.train", o.RecalibrateBatches, n)
-		}
-		s.recalBatches = o.RecalibrateBatches
-		bn = fmt.Sprintf("batch norm recalibrated on %d training batches of %d", s.recalBatches, s.recal.Options().SamplesPerGPU)
-	}
-	s.Description = fmt.Sprintf("%s on %s, %s", metric, what, bn)
+	s.Description = fmt.Sprintf("%s on %s, %s", metric, what, s.bn.Describe())
 	return s, nil
 }
 
@@ -198,47 +174,16 @@ func (s *subset) Get(i int) (datasets.Sample, error) {
 	return s.Dataset.Get(s.idx[i])
 }
 
-// Score selects sub, prepares batch norm and evaluates.
+// Score selects sub, prepares batch norm and evaluates; the supernet's
+// running statistics are as they were afterwards.
 func (s *ModelScorer) Score(ctx context.Context, sub mutables.Subnet) ([]runners.NamedValue, error) {
 	if err := s.alg.SetSubnet(sub); err != nil {
 		return nil, err
 	}
-	model := s.alg.Model()
-	switch s.mode {
-	case BNTrain:
-		// Recalibration mode normalizes with batch statistics, as training
-		// mode does, without moving the supernet's running statistics.
-		nn.RecalibrateBN(model, true)
-		defer nn.RecalibrateBN(model, false)
-	case BNRecalibrate:
-		if err := s.recalibrate(ctx, model); err != nil {
-			return nil, err
-		}
+	undo, err := s.bn.Prepare(ctx, s.alg.Model())
+	if err != nil {
+		return nil, err
 	}
+	defer undo()
 	return s.eval.Evaluate(ctx)
-}
-
-// recalibrate re-estimates the statistics of the selected path's batch
-// norms on the recalibration batches.
-func (s *ModelScorer) recalibrate(ctx context.Context, model models.Model) error {
-	nn.RecalibrateBN(model, true)
-	defer nn.RecalibrateBN(model, false)
-	n := 0
-	for batch, err := range s.recal.Epoch(ctx, 0) {
-		if err != nil {
-			return fmt.Errorf("recalibrating batch norm: %w", err)
-		}
-		in, err := runners.ToModelBatch(batch)
-		if err != nil {
-			return err
-		}
-		if _, err := models.Predict(model, in); err != nil {
-			return fmt.Errorf("recalibrating batch norm: %w", err)
-		}
-		if n++; n == s.recalBatches {
-			break
-		}
-	}
-	nn.FinishBNRecalibration(model)
-	return nil
 }

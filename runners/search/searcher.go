@@ -147,19 +147,19 @@ const (
 	OriginBaseline  = "baseline"
 )
 
-// BN modes of the evaluation.
+// BN modes of the evaluation (see runners.BNPolicy).
 const (
 	// BNTrain normalizes with each evaluation batch's own statistics, as
 	// mmrazor's bn_training_mode; the supernet's running statistics are
 	// left as they are.
-	BNTrain = "train"
+	BNTrain = runners.BNTrain
 	// BNRecalibrate re-estimates every batch norm of the candidate's path
 	// on recalibrate_batches training batches (the same batches for every
 	// candidate) and then evaluates with them, as the SPOS paper and the
 	// official DetNAS code do.
-	BNRecalibrate = "recalibrate"
+	BNRecalibrate = runners.BNRecalibrate
 	// BNEval evaluates with the supernet's running statistics.
-	BNEval = "eval"
+	BNEval = runners.BNEval
 )
 
 // EvalOptions are the searcher keys that say how a candidate is scored.

@@ -85,7 +85,10 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
-		fmt.Fprintf(stderr, "note: %s is a supernet config without a subnet; scoring %d fixed subnets (set --cfg-options algorithm.mutable_cfg=SUBNET.yaml to test one)\n", fs.Arg(0), n)
+		if ev.BN, err = runners.EvalBNPolicy(cfg, alg, 0); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "note: %s is a supernet config without a subnet; scoring %d fixed subnets, %s (set --cfg-options algorithm.mutable_cfg=SUBNET.yaml to test one)\n", fs.Arg(0), n, ev.BN.Describe())
 		vals, err = ev.EvaluateSubnets(ctx, runners.FixedSubnets(alg.Space(), n, 0))
 	} else {
 		vals, err = ev.Evaluate(ctx)
