@@ -24,11 +24,11 @@ import (
 const searchMNISTConfig = "../../configs/nas/spos/spos_evolution_search_shufflenetv2_mnist.yaml"
 
 // searchTinyOverrides shrink the MNIST search to about a second: an
-// eighth-width supernet, 32 held-out digits, one recalibration batch of 8,
+// eighth-width supernet at stem stride 2, 32 held-out digits, one recalibration batch of 8,
 // three epochs of four candidates and three random subnets, under a FLOPs
 // bound that rejects some subnets at this width.
 var searchTinyOverrides = []string{
-	"algorithm.architecture.model.backbone.widen_factor=0.125", "data.samples_per_gpu=8",
+	"algorithm.architecture.model.backbone.widen_factor=0.125", "algorithm.architecture.model.backbone.stem_stride=2", "data.samples_per_gpu=8",
 	"data.val_dataloader.samples_per_gpu=16", "searcher.eval_split.num=32", "searcher.recalibrate_batches=1",
 	"searcher.candidate_pool_size=4", "searcher.candidate_top_k=2", "searcher.max_epoch=3",
 	"searcher.num_mutation=1", "searcher.num_crossover=1", "searcher.random_baseline=3",
