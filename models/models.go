@@ -136,12 +136,15 @@ var (
 // Predict runs a test forward of one batch in a fresh graph and returns its
 // result. The model's mode (train or eval) is the caller's to set.
 func Predict(m Model, in *Batch) (Result, error) {
-	b := nn.NewBinding()
-	pending, err := m.ForwardTest(b, in)
+	var pending Pending
+	err := nn.Retry(func(b *nn.Binding) error {
+		var err error
+		if pending, err = m.ForwardTest(b, in); err != nil {
+			return err
+		}
+		return b.Run()
+	})
 	if err != nil {
-		return Result{}, err
-	}
-	if err := b.Run(); err != nil {
 		return Result{}, err
 	}
 	return pending()

@@ -117,19 +117,22 @@ func (t *ModelTask) TrainStep(ctx context.Context, it int, rng *rand.Rand) (Step
 	if err != nil {
 		return StepResult{}, err
 	}
-	b := nn.NewBinding()
-	losses, err := model.ForwardTrain(b, in)
+	var losses models.Losses
+	var total *gorgonia.Node
+	err = nn.Retry(func(b *nn.Binding) error {
+		var err error
+		if losses, err = model.ForwardTrain(b, in); err != nil {
+			return err
+		}
+		if total, err = SumLosses(losses); err != nil {
+			return err
+		}
+		if err := b.Backward(total); err != nil {
+			return err
+		}
+		return b.Run()
+	})
 	if err != nil {
-		return StepResult{}, err
-	}
-	total, err := SumLosses(losses)
-	if err != nil {
-		return StepResult{}, err
-	}
-	if err := b.Backward(total); err != nil {
-		return StepResult{}, err
-	}
-	if err := b.Run(); err != nil {
 		return StepResult{}, err
 	}
 	var out StepResult

@@ -1,11 +1,40 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
+
+// ErrHashCollision reports a graph two of whose nodes share gorgonia's
+// 32-bit tree hash. gorgonia's compiler numbers values by that hash alone
+// (common-subexpression elimination without an equality check), so it
+// would run one node in place of the other: a wrong result, or an op fed a
+// value not computed yet. With thousands of nodes per graph and a graph per
+// step, a long run meets a collision every few thousand steps. Build the
+// pass again on NewSaltedBinding with another salt (Retry does): the salt
+// changes every node's hash.
+var ErrHashCollision = errors.New("two graph nodes share a hash")
+
+// retries bounds Retry: a collision has a probability below 1% per graph,
+// so a fourth in a row means something else is wrong.
+const retries = 4
+
+// Retry runs pass on a fresh binding, again on a freshly salted one while
+// the graph meets ErrHashCollision. pass must build its graph on the
+// binding it is given and run it; a collision is found before anything
+// runs, so a retried pass has changed nothing.
+func Retry(pass func(b *Binding) error) error {
+	var err error
+	for salt := range uint64(retries) {
+		if err = pass(NewSaltedBinding(salt)); !errors.Is(err, ErrHashCollision) {
+			return err
+		}
+	}
+	return fmt.Errorf("%d graphs in a row: %w", retries, err)
+}
 
 // Binding connects modules to one fresh gorgonia graph for one forward (and
 // optionally backward) pass. It creates one input node per parameter the
@@ -24,14 +53,20 @@ type Binding struct {
 	ran      bool
 	counting bool
 	costs    []Cost
+	salt     uint64
 }
 
 // NewBinding starts a binding on a new, empty graph.
-func NewBinding() *Binding {
+func NewBinding() *Binding { return NewSaltedBinding(0) }
+
+// NewSaltedBinding is NewBinding whose input names start with salt (none
+// for 0), which changes the hash of every node of the graph.
+func NewSaltedBinding(salt uint64) *Binding {
 	return &Binding{
 		g:     gorgonia.NewGraph(),
 		nodes: map[*Param]*gorgonia.Node{},
 		names: map[string]bool{},
+		salt:  salt,
 	}
 }
 
@@ -41,6 +76,11 @@ func (b *Binding) Graph() *gorgonia.ExprGraph { return b.g }
 // uniqueName keeps node names distinct, so gorgonia never merges two inputs
 // that merely share a name.
 func (b *Binding) uniqueName(name string) string {
+	if b.salt != 0 {
+		// A prefix: FNV-1a states that met stay together through a
+		// common suffix, so a suffix would keep two inputs colliding.
+		name = fmt.Sprintf("~%d~%s", b.salt, name)
+	}
 	n := name
 	for i := 1; b.names[n]; i++ {
 		n = fmt.Sprintf("%s#%d", name, i)
@@ -108,6 +148,9 @@ func (b *Binding) Run() error {
 		return fmt.Errorf("run: this binding has already run; build a new one for the next pass")
 	}
 	b.ran = true
+	if err := b.checkHashes(); err != nil {
+		return err
+	}
 	m := gorgonia.NewTapeMachine(b.g)
 	defer m.Close()
 	if err := m.RunAll(); err != nil {
@@ -124,6 +167,21 @@ func (b *Binding) Run() error {
 		if err := p.AccumulateGrad(g); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkHashes fails with ErrHashCollision when two nodes of the graph
+// share a hash.
+func (b *Binding) checkHashes() error {
+	nodes := b.g.AllNodes()
+	seen := make(map[uint32]*gorgonia.Node, len(nodes))
+	for _, n := range nodes {
+		h := n.Hashcode()
+		if o, ok := seen[h]; ok && o != n {
+			return fmt.Errorf("%w (%v and %v)", ErrHashCollision, o, n)
+		}
+		seen[h] = n
 	}
 	return nil
 }
