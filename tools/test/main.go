@@ -20,6 +20,7 @@ import (
 )
 
 func main() {
+	cli.LimitMemory()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := cli.Test(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
