@@ -191,7 +191,7 @@ func TestReferenceValues(t *testing.T) {
 		{sposSearchMNIST, "algorithm.architecture.model.backbone.widen_factor", 0.5},
 		{sposSearchMNIST, "data.train.type", "MNIST"},
 		{sposSearchMNIST, "searcher.constraints", "flops < 8.8e6"},
-		{sposSearchMNIST, "searcher.eval_split", map[string]any{"from": "train", "num": 2000, "seed": 0}},
+		{sposSearchMNIST, "searcher.eval_split", map[string]any{"from": "train", "num": 1000, "seed": 0}},
 		{sposSearchMNIST, "searcher.bn_mode", "recalibrate"},
 		{sposSearchMNIST, "searcher.random_baseline", 20},
 		{sposSubnet, "runner.max_iters", 300000},
