@@ -9,22 +9,8 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-
 	_ "github.com/razorgo/razor/all"
 	"github.com/razorgo/razor/tools/cli"
 )
 
-func main() {
-	cli.LimitMemory()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := cli.Test(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "test:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("test", cli.Test) }
