@@ -9,6 +9,7 @@ import (
 
 	"github.com/razorgo/razor/models"
 	"github.com/razorgo/razor/models/nn"
+	"github.com/razorgo/razor/models/ops"
 	"github.com/razorgo/razor/runners"
 	"github.com/razorgo/razor/runners/optim"
 )
@@ -18,6 +19,7 @@ import (
 // 10 classes, reporting images/s. scripts/bench/train_throughput.py runs the same
 // model in PyTorch for the ratio.
 func BenchmarkSupernetStep(b *testing.B) {
+	defer ops.SetPoison(ops.SetPoison(false))
 	for _, c := range []struct{ batch, size int }{{64, 32}, {32, 224}} {
 		b.Run(fmt.Sprintf("batch%d_%dx%d", c.batch, c.size, c.size), func(b *testing.B) {
 			alg := build(b, sposSupernet, "algorithm.architecture.model.head.num_classes=10", "algorithm.architecture.model.head.loss.num_classes=10")
@@ -57,6 +59,7 @@ func BenchmarkSupernetStep(b *testing.B) {
 				if err := bind.Run(); err != nil {
 					b.Fatal(err)
 				}
+				bind.Release()
 				opt.Step()
 				opt.ZeroGrad(true)
 			}

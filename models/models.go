@@ -93,7 +93,9 @@ type Result struct {
 	Detections [][]Detection // per image
 }
 
-// Pending reads a test forward's Result once the binding has run.
+// Pending reads a test forward's Result once the binding has run. The
+// Result must not share memory with the graph's values: the binding's
+// buffers are recycled once Pending returns.
 type Pending func() (Result, error)
 
 // Model is a whole trainable network: the `model:` mapping of a config.
@@ -137,7 +139,7 @@ var (
 // result. The model's mode (train or eval) is the caller's to set.
 func Predict(m Model, in *Batch) (Result, error) {
 	var pending Pending
-	err := nn.Retry(func(b *nn.Binding) error {
+	b, err := nn.Retry(func(b *nn.Binding) error {
 		var err error
 		if pending, err = m.ForwardTest(b, in); err != nil {
 			return err
@@ -147,5 +149,6 @@ func Predict(m Model, in *Batch) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	defer b.Release()
 	return pending()
 }

@@ -119,7 +119,7 @@ func (t *ModelTask) TrainStep(ctx context.Context, it int, rng *rand.Rand) (Step
 	}
 	var losses models.Losses
 	var total *gorgonia.Node
-	err = nn.Retry(func(b *nn.Binding) error {
+	bind, err := nn.Retry(func(b *nn.Binding) error {
 		var err error
 		if losses, err = model.ForwardTrain(b, in); err != nil {
 			return err
@@ -135,6 +135,7 @@ func (t *ModelTask) TrainStep(ctx context.Context, it int, rng *rand.Rand) (Step
 	if err != nil {
 		return StepResult{}, err
 	}
+	defer bind.Release()
 	var out StepResult
 	out.NumSamples = batch.Len()
 	for _, l := range losses {

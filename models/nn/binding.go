@@ -6,6 +6,8 @@ import (
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/razorgo/razor/models/ops"
 )
 
 // ErrHashCollision reports a graph two of whose nodes share gorgonia's
@@ -23,17 +25,19 @@ var ErrHashCollision = errors.New("two graph nodes share a hash")
 const retries = 4
 
 // Retry runs pass on a fresh binding, again on a freshly salted one while
-// the graph meets ErrHashCollision. pass must build its graph on the
-// binding it is given and run it; a collision is found before anything
-// runs, so a retried pass has changed nothing.
-func Retry(pass func(b *Binding) error) error {
+// the graph meets ErrHashCollision, and returns the binding of the last
+// try. pass must build its graph on the binding it is given and run it; a
+// collision is found before anything runs, so a retried pass has changed
+// nothing. The caller reads the results, then releases the binding.
+func Retry(pass func(b *Binding) error) (*Binding, error) {
 	var err error
 	for salt := range uint64(retries) {
-		if err = pass(NewSaltedBinding(salt)); !errors.Is(err, ErrHashCollision) {
-			return err
+		b := NewSaltedBinding(salt)
+		if err = pass(b); !errors.Is(err, ErrHashCollision) {
+			return b, err
 		}
 	}
-	return fmt.Errorf("%d graphs in a row: %w", retries, err)
+	return nil, fmt.Errorf("%d graphs in a row: %w", retries, err)
 }
 
 // Binding connects modules to one fresh gorgonia graph for one forward (and
@@ -42,7 +46,7 @@ func Retry(pass func(b *Binding) error) error {
 // remembers which parameters were used, and after the run adds their
 // gradients to the parameters' gradient buffers. Parameters the pass did not
 // use get no node and no gradient. A Binding serves one Run; build a new one
-// for the next step.
+// for the next step, and Release it once its values have been read.
 type Binding struct {
 	g        *gorgonia.ExprGraph
 	nodes    map[*Param]*gorgonia.Node
@@ -54,6 +58,7 @@ type Binding struct {
 	counting bool
 	costs    []Cost
 	salt     uint64
+	released bool
 }
 
 // NewBinding starts a binding on a new, empty graph.
@@ -169,6 +174,19 @@ func (b *Binding) Run() error {
 		}
 	}
 	return nil
+}
+
+// Release hands the buffers of the graph's results back to the pool the
+// next graphs draw from (see ops.Release). Call it when nothing will read a
+// value of this binding again: results copied out, the gradients added to
+// the parameters by Run. A released binding cannot run; releasing is
+// optional, and a second call does nothing.
+func (b *Binding) Release() {
+	if b.released {
+		return
+	}
+	b.released, b.ran = true, true
+	ops.Release(b.g)
 }
 
 // checkHashes fails with ErrHashCollision when two nodes of the graph

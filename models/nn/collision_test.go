@@ -38,7 +38,7 @@ func TestHashCollisionIsRetried(t *testing.T) {
 	a, c := collidingNames(t)
 	tries := 0
 	var sum *gorgonia.Node
-	err := Retry(func(b *Binding) error {
+	_, err := Retry(func(b *Binding) error {
 		tries++
 		x := b.Input(a, f32([]int{2}, 1, 2))
 		y := b.Input(c, f32([]int{2}, 10, 20))
@@ -62,12 +62,12 @@ func TestHashCollisionIsRetried(t *testing.T) {
 
 func TestRetryGivesUp(t *testing.T) {
 	tries := 0
-	err := Retry(func(*Binding) error { tries++; return fmt.Errorf("build: %w", ErrHashCollision) })
+	_, err := Retry(func(*Binding) error { tries++; return fmt.Errorf("build: %w", ErrHashCollision) })
 	if !errors.Is(err, ErrHashCollision) || tries != retries {
 		t.Errorf("%d tries, error %v", tries, err)
 	}
 	boom := errors.New("boom")
-	if err := Retry(func(*Binding) error { return boom }); err != boom {
+	if _, err := Retry(func(*Binding) error { return boom }); err != boom {
 		t.Errorf("another error: %v, want it as it is", err)
 	}
 }

@@ -250,7 +250,7 @@ func (op *batchNormOp) do(prealloc gorgonia.Value, in []gorgonia.Value) (gorgoni
 		}
 		op.updateState(mean, variance, m, n)
 	}
-	out, y := output(prealloc, op.shape)
+	out, y := op.output(prealloc, op.shape)
 	bnNormalize(n, c, hw, x, op.mean, op.invStd, gamma, beta, y)
 	return out, nil
 }
@@ -345,7 +345,7 @@ func (op *batchNormParamGradOp) do(prealloc gorgonia.Value, in []gorgonia.Value)
 		return nil, fmt.Errorf("%v output gradient: %w", op, err)
 	}
 	c := s[1]
-	out, pg := output(prealloc, tensor.Shape{2, c})
+	out, pg := op.output(prealloc, tensor.Shape{2, c})
 	bnParamGrad(s[0], c, s[2]*s[3], x, gy, op.fwd.mean, op.fwd.invStd, pg[:c], pg[c:])
 	return out, nil
 }
@@ -396,7 +396,7 @@ func (op *batchNormInputGradOp) do(prealloc gorgonia.Value, in []gorgonia.Value)
 	if err != nil {
 		return nil, fmt.Errorf("%v parameter gradients: %w", op, err)
 	}
-	out, gx := output(prealloc, s)
+	out, gx := op.output(prealloc, s)
 	bnInputGrad(s[0], c, s[2]*s[3], x, gy, gamma, op.fwd.mean, op.fwd.invStd, pg[:c], pg[c:], op.fwd.mode != BNEval, gx)
 	return out, nil
 }
@@ -426,7 +426,7 @@ func (op *rowOp) do(prealloc gorgonia.Value, in []gorgonia.Value) (gorgonia.Valu
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", op, err)
 	}
-	out, r := output(prealloc, tensor.Shape{op.cols})
+	out, r := op.output(prealloc, tensor.Shape{op.cols})
 	copy(r, m[op.row*op.cols:(op.row+1)*op.cols])
 	return out, nil
 }

@@ -250,7 +250,7 @@ func (op *conv2dOp) do(prealloc gorgonia.Value, in []gorgonia.Value) (gorgonia.V
 			return nil, fmt.Errorf("%v bias: %w", op, err)
 		}
 	}
-	out, y := output(prealloc, op.geom.yShape())
+	out, y := op.output(prealloc, op.geom.yShape())
 	convForward(op.geom, x, w, b, y)
 	return out, nil
 }
@@ -311,7 +311,7 @@ func (op *conv2dInputGradOp) do(prealloc gorgonia.Value, in []gorgonia.Value) (g
 	if err != nil {
 		return nil, fmt.Errorf("%v output gradient: %w", op, err)
 	}
-	out, gx := output(prealloc, op.geom.xShape())
+	out, gx := op.output(prealloc, op.geom.xShape())
 	convBackwardInput(op.geom, w, gy, gx)
 	return out, nil
 }
@@ -345,7 +345,7 @@ func (op *conv2dWeightGradOp) do(prealloc gorgonia.Value, in []gorgonia.Value) (
 	if err != nil {
 		return nil, fmt.Errorf("%v output gradient: %w", op, err)
 	}
-	out, gw := output(prealloc, op.geom.wShape())
+	out, gw := op.output(prealloc, op.geom.wShape())
 	convBackwardWeight(op.geom, x, gy, gw)
 	return out, nil
 }
@@ -376,7 +376,7 @@ func (op *channelSumOp) do(prealloc gorgonia.Value, in []gorgonia.Value) (gorgon
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", op, err)
 	}
-	out, gb := output(prealloc, tensor.Shape{op.shape[1]})
+	out, gb := op.output(prealloc, tensor.Shape{op.shape[1]})
 	channelSum(op.shape[0], op.shape[1], op.shape[2]*op.shape[3], gy, gb)
 	return out, nil
 }

@@ -14,6 +14,7 @@ import (
 // its inputs and output are fixed when the graph is built, and a shape of
 // no dimensions means a scalar (a loss, or the gradient of one).
 type kernelOp struct {
+	owner
 	// name identifies the op with every parameter that changes its result;
 	// gorgonia merges nodes whose op names and inputs agree.
 	name   string
@@ -80,7 +81,7 @@ func (op *kernelOp) do(prealloc gorgonia.Value, vals []gorgonia.Value) (gorgonia
 		op.kernel(r[:], ins)
 		return gorgonia.NewF32(r[0]), nil
 	}
-	out, data := output(prealloc, op.out)
+	out, data := op.output(prealloc, op.out)
 	op.kernel(data, ins)
 	return out, nil
 }

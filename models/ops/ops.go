@@ -55,11 +55,12 @@ func fnType(result int, args ...int) hm.Type {
 }
 
 // base answers the Op questions whose answer is the same for every op here:
-// results are fresh tensors (or a reused buffer of the node's own), nothing
+// results are buffers drawn from the pool (buffers.go) and owned by the op
+// until its graph is released, nothing
 // is computed in place, and no op calls out through cgo on gorgonia's
 // behalf (the OpenBLAS build's cgo calls are synchronous and need no
 // special scheduling).
-type base struct{}
+type base struct{ owner }
 
 func (base) ReturnsPtr() bool     { return false }
 func (base) CallsExtern() bool    { return false }
@@ -151,19 +152,6 @@ func scalar(v gorgonia.Value) (float32, error) {
 		}
 	}
 	return 0, fmt.Errorf("ops: got %v (%T), want a float32 scalar", v, v)
-}
-
-// output returns a buffer for an op's result of the given shape: the node's
-// previous result when gorgonia hands it back (a machine run again reuses
-// it), otherwise a fresh tensor. Kernels must overwrite every element.
-func output(prealloc gorgonia.Value, shape tensor.Shape) (*tensor.Dense, []float32) {
-	if d, ok := prealloc.(*tensor.Dense); ok && d.Dtype() == tensor.Float32 && d.Shape().Eq(shape) && !d.IsView() {
-		if data := d.Float32s(); len(data) == shape.TotalSize() {
-			return d, data
-		}
-	}
-	data := make([]float32, shape.TotalSize())
-	return tensor.New(tensor.WithShape(shape.Clone()...), tensor.WithBacking(data)), data
 }
 
 // shapeOf converts the DimSizer gorgonia passes to InferShape.

@@ -1,0 +1,161 @@
+package ops
+
+import (
+	"math"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Output buffers are recycled between graphs. A training step builds a
+// fresh graph, and its ops' results (activations, their gradients) are
+// garbage once the step has added the parameter gradients up: hundreds of
+// megabytes a step at MNIST scale, gigabytes at ImageNet scale. Left to the
+// garbage collector, that memory goes back to the operating system and the
+// next step faults every page in again and has it zeroed -- a third of the
+// MNIST supernet's step time was page faults and clearing. Instead each op
+// remembers the buffers it allocated, and Release hands them back to a pool
+// the next graph's ops draw from. Shapes repeat from step to step, so
+// nearly every draw is a hit.
+//
+// Ownership is what makes this safe: an op gives back only buffers it drew
+// itself, each once, so a buffer that gorgonia passed on to another node
+// (register reuse) or a value of gorgonia's own ops is never recycled
+// twice or by mistake. A graph never released just leaves its buffers to
+// the garbage collector, as before.
+
+// poolKeep is how many releases a pooled buffer may go unused before it is
+// dropped: the pool follows the shapes in use rather than every shape ever
+// seen (a training step and an evaluation batch of another size alternate
+// without refilling each other's buffers).
+const poolKeep = 3
+
+type pooledBuffer struct {
+	data []float32
+	gen  uint64
+}
+
+var pool = struct {
+	sync.Mutex
+	free map[int][]pooledBuffer
+	gen  uint64
+}{free: map[int][]pooledBuffer{}}
+
+// poison makes every drawn buffer NaN in test binaries, so a kernel that
+// reads its output before writing all of it fails every test that runs
+// it, instead of quietly depending on zeroed memory.
+var poison = testing.Testing()
+
+// draw returns a buffer of n elements whose contents are undefined: kernels
+// must overwrite every element.
+func draw(n int) []float32 {
+	pool.Lock()
+	var b []float32
+	if list := pool.free[n]; len(list) > 0 {
+		b = list[len(list)-1].data
+		list[len(list)-1] = pooledBuffer{}
+		pool.free[n] = list[:len(list)-1]
+	}
+	pool.Unlock()
+	if b == nil {
+		b = make([]float32, n)
+	}
+	if poison {
+		nan := float32(math.NaN())
+		for i := range b {
+			b[i] = nan
+		}
+	}
+	return b
+}
+
+// owner is embedded in every op that allocates results: it draws them from
+// the pool and remembers them until Release takes them back.
+type owner struct{ bufs [][]float32 }
+
+// output returns a buffer for an op's result of the given shape: the
+// previous result of the node's register when gorgonia hands one back and
+// it fits, otherwise a buffer drawn from the pool. Kernels must overwrite
+// every element.
+func (o *owner) output(prealloc gorgonia.Value, shape tensor.Shape) (*tensor.Dense, []float32) {
+	if d, ok := prealloc.(*tensor.Dense); ok && d.Dtype() == tensor.Float32 && d.Shape().Eq(shape) && !d.IsView() {
+		if data := d.Float32s(); len(data) == shape.TotalSize() {
+			return d, data
+		}
+	}
+	data := draw(shape.TotalSize())
+	o.bufs = append(o.bufs, data)
+	return tensor.New(tensor.WithShape(shape.Clone()...), tensor.WithBacking(data)), data
+}
+
+func (o *owner) takeBuffers() [][]float32 {
+	b := o.bufs
+	o.bufs = nil
+	return b
+}
+
+// Release returns to the pool every buffer the ops of g allocated. Call it
+// once nothing will read a value of g again -- every result copied out,
+// gradients added to the parameters -- and never run g afterwards.
+// Releasing is optional: an unreleased graph's memory is collected as
+// garbage.
+func Release(g *gorgonia.ExprGraph) {
+	var bufs [][]float32
+	seen := map[*float32]bool{}
+	for _, n := range g.AllNodes() {
+		o, ok := n.Op().(interface{ takeBuffers() [][]float32 })
+		if !ok {
+			continue
+		}
+		for _, b := range o.takeBuffers() {
+			if len(b) == 0 || seen[unsafe.SliceData(b)] {
+				continue
+			}
+			seen[unsafe.SliceData(b)] = true
+			bufs = append(bufs, b)
+		}
+	}
+	pool.Lock()
+	defer pool.Unlock()
+	pool.gen++
+	for _, b := range bufs {
+		pool.free[len(b)] = append(pool.free[len(b)], pooledBuffer{b, pool.gen})
+	}
+	for n, list := range pool.free {
+		kept := list[:0]
+		for _, p := range list {
+			if p.gen+poolKeep > pool.gen {
+				kept = append(kept, p)
+			}
+		}
+		clear(list[len(kept):])
+		if len(kept) == 0 {
+			delete(pool.free, n)
+		} else {
+			pool.free[n] = kept
+		}
+	}
+}
+
+// PooledBytes is the memory the pool holds for the next graphs.
+func PooledBytes() int64 {
+	pool.Lock()
+	defer pool.Unlock()
+	var n int64
+	for size, list := range pool.free {
+		n += int64(size) * 4 * int64(len(list))
+	}
+	return n
+}
+
+// SetPoison turns the NaN filling of drawn buffers on or off and returns
+// the previous setting. It is on in test binaries; benchmarks turn it off
+// to time what a real run does.
+func SetPoison(on bool) bool {
+	old := poison
+	poison = on
+	return old
+}
