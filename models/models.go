@@ -138,17 +138,14 @@ var (
 // Predict runs a test forward of one batch in a fresh graph and returns its
 // result. The model's mode (train or eval) is the caller's to set.
 func Predict(m Model, in *Batch) (Result, error) {
-	var pending Pending
-	b, err := nn.Retry(func(b *nn.Binding) error {
-		var err error
-		if pending, err = m.ForwardTest(b, in); err != nil {
-			return err
-		}
-		return b.Run()
-	})
+	b := nn.NewBinding()
+	defer b.Release()
+	pending, err := m.ForwardTest(b, in)
 	if err != nil {
 		return Result{}, err
 	}
-	defer b.Release()
+	if err := b.Run(); err != nil {
+		return Result{}, err
+	}
 	return pending()
 }

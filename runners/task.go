@@ -117,25 +117,22 @@ func (t *ModelTask) TrainStep(ctx context.Context, it int, rng *rand.Rand) (Step
 	if err != nil {
 		return StepResult{}, err
 	}
-	var losses models.Losses
-	var total *gorgonia.Node
-	bind, err := nn.Retry(func(b *nn.Binding) error {
-		var err error
-		if losses, err = model.ForwardTrain(b, in); err != nil {
-			return err
-		}
-		if total, err = SumLosses(losses); err != nil {
-			return err
-		}
-		if err := b.Backward(total); err != nil {
-			return err
-		}
-		return b.Run()
-	})
+	bind := nn.NewBinding()
+	defer bind.Release()
+	losses, err := model.ForwardTrain(bind, in)
 	if err != nil {
 		return StepResult{}, err
 	}
-	defer bind.Release()
+	total, err := SumLosses(losses)
+	if err != nil {
+		return StepResult{}, err
+	}
+	if err := bind.Backward(total); err != nil {
+		return StepResult{}, err
+	}
+	if err := bind.Run(); err != nil {
+		return StepResult{}, err
+	}
 	var out StepResult
 	out.NumSamples = batch.Len()
 	for _, l := range losses {

@@ -1,7 +1,6 @@
 package nn
 
 import (
-	"errors"
 	"fmt"
 
 	"gorgonia.org/gorgonia"
@@ -9,36 +8,6 @@ import (
 
 	"github.com/razorgo/razor/models/ops"
 )
-
-// ErrHashCollision reports a graph two of whose nodes share gorgonia's
-// 32-bit tree hash. gorgonia's compiler numbers values by that hash alone
-// (common-subexpression elimination without an equality check), so it
-// would run one node in place of the other: a wrong result, or an op fed a
-// value not computed yet. With thousands of nodes per graph and a graph per
-// step, a long run meets a collision every few thousand steps. Build the
-// pass again on NewSaltedBinding with another salt (Retry does): the salt
-// changes every node's hash.
-var ErrHashCollision = errors.New("two graph nodes share a hash")
-
-// retries bounds Retry: a collision has a probability below 1% per graph,
-// so a fourth in a row means something else is wrong.
-const retries = 4
-
-// Retry runs pass on a fresh binding, again on a freshly salted one while
-// the graph meets ErrHashCollision, and returns the binding of the last
-// try. pass must build its graph on the binding it is given and run it; a
-// collision is found before anything runs, so a retried pass has changed
-// nothing. The caller reads the results, then releases the binding.
-func Retry(pass func(b *Binding) error) (*Binding, error) {
-	var err error
-	for salt := range uint64(retries) {
-		b := NewSaltedBinding(salt)
-		if err = pass(b); !errors.Is(err, ErrHashCollision) {
-			return b, err
-		}
-	}
-	return nil, fmt.Errorf("%d graphs in a row: %w", retries, err)
-}
 
 // Binding connects modules to one fresh gorgonia graph for one forward (and
 // optionally backward) pass. It creates one input node per parameter the
@@ -57,21 +26,15 @@ type Binding struct {
 	ran      bool
 	counting bool
 	costs    []Cost
-	salt     uint64
 	released bool
 }
 
 // NewBinding starts a binding on a new, empty graph.
-func NewBinding() *Binding { return NewSaltedBinding(0) }
-
-// NewSaltedBinding is NewBinding whose input names start with salt (none
-// for 0), which changes the hash of every node of the graph.
-func NewSaltedBinding(salt uint64) *Binding {
+func NewBinding() *Binding {
 	return &Binding{
 		g:     gorgonia.NewGraph(),
 		nodes: map[*Param]*gorgonia.Node{},
 		names: map[string]bool{},
-		salt:  salt,
 	}
 }
 
@@ -81,11 +44,6 @@ func (b *Binding) Graph() *gorgonia.ExprGraph { return b.g }
 // uniqueName keeps node names distinct, so gorgonia never merges two inputs
 // that merely share a name.
 func (b *Binding) uniqueName(name string) string {
-	if b.salt != 0 {
-		// A prefix: FNV-1a states that met stay together through a
-		// common suffix, so a suffix would keep two inputs colliding.
-		name = fmt.Sprintf("~%d~%s", b.salt, name)
-	}
 	n := name
 	for i := 1; b.names[n]; i++ {
 		n = fmt.Sprintf("%s#%d", name, i)
@@ -153,12 +111,7 @@ func (b *Binding) Run() error {
 		return fmt.Errorf("run: this binding has already run; build a new one for the next pass")
 	}
 	b.ran = true
-	if err := b.checkHashes(); err != nil {
-		return err
-	}
-	m := gorgonia.NewTapeMachine(b.g)
-	defer m.Close()
-	if err := m.RunAll(); err != nil {
+	if err := execute(b.g); err != nil {
 		return fmt.Errorf("run graph: %w", err)
 	}
 	if !b.backward {
@@ -189,17 +142,42 @@ func (b *Binding) Release() {
 	ops.Release(b.g)
 }
 
-// checkHashes fails with ErrHashCollision when two nodes of the graph
-// share a hash.
-func (b *Binding) checkHashes() error {
-	nodes := b.g.AllNodes()
-	seen := make(map[uint32]*gorgonia.Node, len(nodes))
-	for _, n := range nodes {
-		h := n.Hashcode()
-		if o, ok := seen[h]; ok && o != n {
-			return fmt.Errorf("%w (%v and %v)", ErrHashCollision, o, n)
+// execute runs every op of g once, in the order the nodes were created (a
+// node is created after its inputs, so that order is topological), and
+// binds each result to its node. gorgonia's TapeMachine would compile the
+// graph first -- register allocation whose free-list pass scans every
+// register for every read, a cost growing with the square of the graph
+// that took a fifth of a small supernet step -- for no gain here: every
+// graph runs once, and results are recycled by Release instead. Nor does
+// it share the compiler's flaw: value numbering by the 32-bit node hash
+// alone, which ran one node in place of another whenever two hashes
+// collided (about once per few thousand supernet steps).
+func execute(g *gorgonia.ExprGraph) error {
+	var in []gorgonia.Value
+	for _, n := range g.AllNodes() {
+		op := n.Op()
+		if op == nil {
+			if n.Value() == nil {
+				return fmt.Errorf("input %s has no value", n.Name())
+			}
+			continue
 		}
-		seen[h] = n
+		in = in[:0]
+		for children := g.From(n.ID()); children.Next(); {
+			c := children.Node().(*gorgonia.Node)
+			v := c.Value()
+			if v == nil {
+				return fmt.Errorf("%v: input %s was not computed", op, c.Name())
+			}
+			in = append(in, v)
+		}
+		v, err := op.Do(in...)
+		if err != nil {
+			return fmt.Errorf("%v: %w", op, err)
+		}
+		if err := gorgonia.UnsafeLet(n, v); err != nil {
+			return fmt.Errorf("%v: %w", op, err)
+		}
 	}
 	return nil
 }
