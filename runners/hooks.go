@@ -50,9 +50,14 @@ type OptimizerHook struct {
 // Priority is ABOVE_NORMAL.
 func (h *OptimizerHook) Priority() int { return PriorityAboveNormal }
 
-// BeforeRun starts from clear gradients.
+// BeforeRun starts from clear gradients: none at all, or with zero-filled
+// gradients a zero gradient on every parameter that has taken a step (a
+// resumed run's, restored from its checkpoint).
 func (h *OptimizerHook) BeforeRun(r *Runner) error {
 	r.Optimizer.ZeroGrad(true)
+	if !h.ZeroToNone {
+		r.Optimizer.ZeroFillStepped()
+	}
 	return nil
 }
 

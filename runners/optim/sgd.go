@@ -67,6 +67,10 @@ type SGD struct {
 	entries []entry
 	groups  []group
 	buf     map[string][]float32
+	// stepped holds the parameters that have taken a step: with
+	// zero-filled gradients these are the ones every later step moves, so
+	// a checkpoint keeps the set and ZeroFillStepped restores it.
+	stepped map[string]bool
 	scratch []float32
 }
 
@@ -80,7 +84,7 @@ func NewSGD(params []*nn.Param, cfg SGDConfig, paramwise *Paramwise) (*SGD, erro
 	if cfg.Nesterov && (cfg.Momentum <= 0 || cfg.Dampening != 0) {
 		return nil, fmt.Errorf("SGD: nesterov needs momentum > 0 and dampening 0, got momentum %v and dampening %v", cfg.Momentum, cfg.Dampening)
 	}
-	o := &SGD{cfg: cfg, buf: map[string][]float32{}}
+	o := &SGD{cfg: cfg, buf: map[string][]float32{}, stepped: map[string]bool{}}
 	type key struct{ lr, decay float64 }
 	groupOf := map[key]int{}
 	seen := map[string]bool{}
@@ -112,6 +116,7 @@ func (o *SGD) Step() {
 		if g == nil {
 			continue
 		}
+		o.stepped[e.name] = true
 		grp := o.groups[e.group]
 		wd, step := float32(grp.weightDecay), float32(-grp.lr)
 		w := e.p.Data()
@@ -158,6 +163,20 @@ func (o *SGD) ZeroGrad(setToNone bool) {
 	}
 }
 
+// ZeroFillStepped gives a zero gradient to every parameter that has taken
+// a step and has no gradient, as ZeroGrad(false) had left them before a
+// checkpoint: a run resumed with zero-filled gradients then moves exactly
+// the parameters the uninterrupted run moves.
+func (o *SGD) ZeroFillStepped() {
+	for _, e := range o.entries {
+		if o.stepped[e.name] && e.p.GradData() == nil {
+			if err := e.p.AccumulateGrad(make([]float32, e.p.Shape().TotalSize())); err != nil {
+				panic(err) // the size is the parameter's own
+			}
+		}
+	}
+}
+
 // SetLR sets each group's learning rate to policy(the group's initial
 // learning rate), which is how mmcv's learning-rate hooks update every
 // param_group (each group's initial_lr is the base lr times its
@@ -201,6 +220,8 @@ type SGDState struct {
 	// LRs are the current learning rates, by group in the order
 	// parameters first appear.
 	LRs []float64 `json:"lrs"`
+	// Stepped names the parameters that have taken a step, sorted.
+	Stepped []string `json:"stepped,omitempty"`
 }
 
 // StateDict returns the momentum buffers, keyed "momentum_buffer/" + the
@@ -217,6 +238,12 @@ func (o *SGD) StateDict() (map[string]*tensor.Dense, json.RawMessage, error) {
 	for _, g := range o.groups {
 		st.LRs = append(st.LRs, g.lr)
 	}
+	for _, e := range o.entries {
+		if o.stepped[e.name] {
+			st.Stepped = append(st.Stepped, e.name)
+		}
+	}
+	sort.Strings(st.Stepped)
 	js, err := json.Marshal(st)
 	if err != nil {
 		return nil, nil, fmt.Errorf("SGD state: %w", err)
@@ -267,7 +294,17 @@ func (o *SGD) LoadStateDict(ts map[string]*tensor.Dense, state json.RawMessage) 
 		}
 		bufs[name] = append([]float32(nil), t.Float32s()...)
 	}
-	o.buf = bufs
+	stepped := make(map[string]bool, len(st.Stepped)+len(bufs))
+	for _, name := range st.Stepped {
+		if _, ok := byName[name]; !ok {
+			return fmt.Errorf("SGD state: stepped parameter %q, which this optimizer does not have", name)
+		}
+		stepped[name] = true
+	}
+	for name := range bufs {
+		stepped[name] = true // a checkpoint from before the list was kept
+	}
+	o.buf, o.stepped = bufs, stepped
 	for i, lr := range st.LRs {
 		o.groups[i].lr = lr
 	}

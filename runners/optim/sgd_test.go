@@ -307,3 +307,69 @@ func TestSGDLearningRates(t *testing.T) {
 		t.Errorf("b after one step = %v, want -0.1", b.Data()[0])
 	}
 }
+
+// TestSGDResumeKeepsZeroFilledParams checks the mmcv 1.x mode, zero-filled
+// gradients, across a checkpoint: a parameter used only before the save
+// keeps being stepped (here by weight decay alone, without momentum
+// buffers to tell it apart) after ZeroFillStepped, exactly as in the
+// uninterrupted run.
+func TestSGDResumeKeepsZeroFilledParams(t *testing.T) {
+	tc := loadCases(t)[0]
+	cfg := tc.Config
+	cfg.Momentum, cfg.Dampening, cfg.Nesterov, cfg.WeightDecay = 0, 0, false, 0.01
+	runA, paramsA := buildTree(t, tc.Params)
+	optA, err := NewSGD(runA.NamedParameters(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var only string
+	for name := range tc.Steps[0].Grads {
+		only = name
+		break
+	}
+	feed := func(params map[string]*nn.Param, o *SGD, g []float32) {
+		o.ZeroGrad(false)
+		if g != nil {
+			params[only].AccumulateGrad(g)
+		}
+		o.Step()
+	}
+	feed(paramsA, optA, tc.Steps[0].Grads[only])
+	ts, st, err := optA.StateDict()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []fixtureParam
+	for _, fp := range tc.Params {
+		fp.Value = append([]float32(nil), paramsA[fp.Name].Data()...)
+		ps = append(ps, fp)
+	}
+	runB, paramsB := buildTree(t, ps)
+	optB, err := NewSGD(runB.NamedParameters(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := optB.LoadStateDict(ts, st); err != nil {
+		t.Fatal(err)
+	}
+	optB.ZeroFillStepped()
+	before := append([]float32(nil), paramsB[only].Data()...)
+	for range 3 {
+		feed(paramsA, optA, nil)
+		feed(paramsB, optB, nil)
+	}
+	a, b := paramsA[only].Data(), paramsB[only].Data()
+	if a[0] == before[0] {
+		t.Fatalf("%s did not decay in the uninterrupted run", only)
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("%s[%d]: resumed %v, uninterrupted %v", only, i, b[i], a[i])
+		}
+	}
+	for name, p := range paramsB {
+		if name != only && p.GradData() != nil {
+			t.Errorf("%s never took a step but has a gradient after ZeroFillStepped", name)
+		}
+	}
+}
