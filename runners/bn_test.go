@@ -13,7 +13,8 @@ type bnTrainingAlg struct{ Algorithm }
 func (bnTrainingAlg) BNTrainingMode() bool { return true }
 
 func TestBNPolicyModes(t *testing.T) {
-	cfg, err := config.Load("../configs/nas/spos/spos_supernet_shufflenetv2_mnist.yaml", config.Options{})
+	// Batches of 64: 938 of them make an MNIST epoch.
+	cfg, err := config.Load("../configs/nas/spos/spos_supernet_shufflenetv2_mnist.yaml", config.Options{Overrides: []string{"data.samples_per_gpu=64"}})
 	if err != nil {
 		t.Fatal(err)
 	}
