@@ -8,16 +8,20 @@
 // shuffle_3x3.branch2.0.conv.weight"). Tensors live in the modules, not in a
 // graph. A training step builds a fresh graph for the path in use:
 //
-//	opt.ZeroGrad(true)                       // every gradient back to none
 //	b := nn.NewBinding()                     // a new *gorgonia.ExprGraph
 //	x := b.Input("x", images)
 //	logits, err := model.Forward(b, x)       // nodes only for the sampled path
 //	loss := ...                              // a scalar node
 //	err = b.Backward(loss)                   // symbolic gradients of used params
 //	err = b.Run()                            // run; add gradients to Param grads
+//	...                                      // read the loss and what else is needed
+//	b.Release()                              // results' buffers back to the pool
 //	opt.Step()                               // steps params that have a gradient
+//	opt.ZeroGrad(false)                      // zero-filled, as mmcv 1.x on torch 1.x
 //
-// Parameters off the sampled path get no node, no gradient and so no update.
+// Parameters off the sampled path get no node and no gradient of their own;
+// with zero-filled gradients those that took a step before keep moving with
+// their momentum, with ZeroGrad(true) they are left as they are.
 // A module type embeds Base, registers its parameters, buffers and children
 // in its constructor, and implements Forward.
 package nn
