@@ -14,7 +14,8 @@
 //	sub, err := alg.SampleSubnet(rng)            // every block runs one drawn op
 //	b := nn.NewBinding()
 //	losses, err := alg.Model().ForwardTrain(b, batch)
-//	// sum the terms named *loss*, b.Backward(sum), b.Run(), opt.Step()
+//	// sum the terms named *loss*, b.Backward(sum), b.Run(), read the losses,
+//	// b.Release(), opt.Step()
 //
 // With retraining (a fixed subnet whose other ops were removed) the step
 // skips the draw.
