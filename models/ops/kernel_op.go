@@ -14,7 +14,7 @@ import (
 // its inputs and output are fixed when the graph is built, and a shape of
 // no dimensions means a scalar (a loss, or the gradient of one).
 type kernelOp struct {
-	owner
+	base
 	// name identifies the op with every parameter that changes its result;
 	// gorgonia merges nodes whose op names and inputs agree.
 	name   string
@@ -44,9 +44,6 @@ func (op *kernelOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	return op.out.Clone(), nil
 }
 
-func (op *kernelOp) ReturnsPtr() bool      { return false }
-func (op *kernelOp) CallsExtern() bool     { return false }
-func (op *kernelOp) OverwritesInput() int  { return -1 }
 func (op *kernelOp) String() string        { return op.name }
 func (op *kernelOp) WriteHash(h hash.Hash) { writeHash(h, identity(op, op.name)) }
 func (op *kernelOp) Hashcode() uint32      { return hashString(identity(op, op.name)) }
