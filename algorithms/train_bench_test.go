@@ -20,9 +20,18 @@ import (
 // model in PyTorch for the ratio.
 func BenchmarkSupernetStep(b *testing.B) {
 	defer ops.SetPoison(ops.SetPoison(false))
-	for _, c := range []struct{ batch, size int }{{64, 32}, {32, 224}} {
-		b.Run(fmt.Sprintf("batch%d_%dx%d", c.batch, c.size, c.size), func(b *testing.B) {
-			alg := build(b, sposSupernet, "algorithm.architecture.model.head.num_classes=10", "algorithm.architecture.model.head.loss.num_classes=10")
+	for _, c := range []struct {
+		name        string
+		batch, size int
+		extra       []string
+	}{
+		{"", 64, 32, nil},
+		{"", 32, 224, nil},
+		// The MNIST supernet recipe's step (spos_supernet_shufflenetv2_mnist.yaml).
+		{"mnist_", 32, 32, []string{"algorithm.architecture.model.backbone.widen_factor=0.5", "algorithm.architecture.model.backbone.stem_stride=1"}},
+	} {
+		b.Run(fmt.Sprintf("%sbatch%d_%dx%d", c.name, c.batch, c.size, c.size), func(b *testing.B) {
+			alg := build(b, sposSupernet, append([]string{"algorithm.architecture.model.head.num_classes=10", "algorithm.architecture.model.head.loss.num_classes=10"}, c.extra...)...)
 			rng := rand.New(rand.NewPCG(1, 2))
 			if err := alg.InitWeights(rng); err != nil {
 				b.Fatal(err)

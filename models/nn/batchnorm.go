@@ -63,7 +63,18 @@ func (n *BatchNorm2d) Mode() ops.BatchNormMode {
 
 // Forward normalises x (N × C × H × W).
 func (n *BatchNorm2d) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
-	y, err := ops.BatchNorm2d(x, b.Param(n.Weight), b.Param(n.Bias), n.State, n.Mode())
+	return n.forward(b, x, ops.BatchNorm2d)
+}
+
+// forwardReLU normalises x and applies a ReLU in one fused op; the caller
+// accounts for the ReLU's cost.
+func (n *BatchNorm2d) forwardReLU(b *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
+	return n.forward(b, x, ops.BatchNorm2dReLU)
+}
+
+func (n *BatchNorm2d) forward(b *Binding, x *gorgonia.Node,
+	op func(x, gamma, beta *gorgonia.Node, st *ops.BatchNormState, mode ops.BatchNormMode) (*gorgonia.Node, error)) (*gorgonia.Node, error) {
+	y, err := op(x, b.Param(n.Weight), b.Param(n.Bias), n.State, n.Mode())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", n.Path(), err)
 	}

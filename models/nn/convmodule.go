@@ -76,21 +76,27 @@ func NewConvModule(cfg ConvModuleConfig) (*ConvModule, error) {
 	return m, nil
 }
 
-// Forward runs conv, norm and activation.
+// Forward runs conv, norm and activation. A norm followed by the ReLU runs
+// as one fused op (ops.BatchNorm2dReLU); the costs are those of the two.
 func (m *ConvModule) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
 	y, err := m.Conv.Forward(b, x)
 	if err != nil {
 		return nil, err
 	}
-	if m.BN != nil {
-		if y, err = m.BN.Forward(b, y); err != nil {
-			return nil, err
+	switch {
+	case m.BN != nil && m.relu:
+		y, err = m.BN.forwardReLU(b, y)
+	case m.BN != nil:
+		y, err = m.BN.Forward(b, y)
+	case m.relu:
+		if y, err = ops.ReLU(y); err != nil {
+			err = fmt.Errorf("%s: %w", m.Path(), err)
 		}
 	}
+	if err != nil {
+		return nil, err
+	}
 	if m.relu {
-		if y, err = ops.ReLU(y); err != nil {
-			return nil, fmt.Errorf("%s: %w", m.Path(), err)
-		}
 		b.AddCost(Cost{Path: join(m.Path(), "activate"), Type: "ReLU", FLOPs: Elements(y)})
 	}
 	return y, nil

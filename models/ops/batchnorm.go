@@ -159,6 +159,18 @@ func (s *BatchNormState) validate(c int) error {
 // beta: through the batch statistics in BNTrain and BNRecalibrate, with
 // the running statistics as constants in BNEval.
 func BatchNorm2d(x, gamma, beta *gorgonia.Node, st *BatchNormState, mode BatchNormMode) (*gorgonia.Node, error) {
+	return batchNorm2d(x, gamma, beta, st, mode, false)
+}
+
+// BatchNorm2dReLU is ReLU(BatchNorm2d(x, gamma, beta)) in one op: one pass
+// over the data forward and the ReLU's mask folded into the two backward
+// passes, with the answers of the two ops in sequence (up to the rounding
+// of a fused multiply-add).
+func BatchNorm2dReLU(x, gamma, beta *gorgonia.Node, st *BatchNormState, mode BatchNormMode) (*gorgonia.Node, error) {
+	return batchNorm2d(x, gamma, beta, st, mode, true)
+}
+
+func batchNorm2d(x, gamma, beta *gorgonia.Node, st *BatchNormState, mode BatchNormMode, relu bool) (*gorgonia.Node, error) {
 	if err := checkNode("BatchNorm2d", "input", x, 4); err != nil {
 		return nil, err
 	}
@@ -183,17 +195,18 @@ func BatchNorm2d(x, gamma, beta *gorgonia.Node, st *BatchNormState, mode BatchNo
 	if s := x.Shape(); mode != BNEval && s[0]*s[2]*s[3] < 2 {
 		return nil, fmt.Errorf("BatchNorm2d(%s): batch statistics need more than one value per channel, input is %v", x.Name(), s)
 	}
-	return apply(&batchNormOp{st: st, mode: mode, shape: x.Shape().Clone()}, x, gamma, beta)
+	return apply(&batchNormOp{st: st, mode: mode, shape: x.Shape().Clone(), relu: relu}, x, gamma, beta)
 }
 
-// batchNormOp is the forward pass: (x, gamma, beta) -> y. It keeps the
-// mean and inverse standard deviation it last normalized with for the
-// backward ops.
+// batchNormOp is the forward pass: (x, gamma, beta) -> y, followed by a
+// ReLU when relu. It keeps the mean and inverse standard deviation it last
+// normalized with for the backward ops.
 type batchNormOp struct {
 	base
 	st     *BatchNormState
 	mode   BatchNormMode
 	shape  tensor.Shape
+	relu   bool
 	mean   []float32
 	invStd []float32
 }
@@ -204,7 +217,11 @@ func (op *batchNormOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	return op.shape.Clone(), nil
 }
 func (op *batchNormOp) String() string {
-	return fmt.Sprintf("BatchNorm2d{%v %v state %p}", op.shape, op.mode, op.st)
+	name := "BatchNorm2d"
+	if op.relu {
+		name = "BatchNorm2dReLU"
+	}
+	return fmt.Sprintf("%s{%v %v state %p}", name, op.shape, op.mode, op.st)
 }
 func (op *batchNormOp) WriteHash(h hash.Hash) { writeHash(h, identity(op, op.String())) }
 func (op *batchNormOp) Hashcode() uint32      { return hashString(identity(op, op.String())) }
@@ -251,7 +268,7 @@ func (op *batchNormOp) do(prealloc gorgonia.Value, in []gorgonia.Value) (gorgoni
 		op.updateState(mean, variance, m, n)
 	}
 	out, y := op.output(prealloc, op.shape)
-	bnNormalize(n, c, hw, x, op.mean, op.invStd, gamma, beta, y)
+	bnNormalize(n, c, hw, x, op.mean, op.invStd, gamma, beta, op.relu, y)
 	return out, nil
 }
 
@@ -285,12 +302,17 @@ func (op *batchNormOp) updateState(mean, variance []float64, m float64, n int) {
 
 func (op *batchNormOp) DiffWRT(int) []bool { return []bool{true, true, true} }
 
-func (op *batchNormOp) SymDiff(inputs gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	pg, err := apply(&batchNormParamGradOp{fwd: op}, inputs[0], grad)
+func (op *batchNormOp) SymDiff(inputs gorgonia.Nodes, output, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	// A fused ReLU's mask comes from the output.
+	var y gorgonia.Nodes
+	if op.relu {
+		y = gorgonia.Nodes{output}
+	}
+	pg, err := apply(&batchNormParamGradOp{fwd: op}, append(gorgonia.Nodes{inputs[0], grad}, y...)...)
 	if err != nil {
 		return nil, err
 	}
-	gx, err := apply(&batchNormInputGradOp{fwd: op}, inputs[0], inputs[1], grad, pg)
+	gx, err := apply(&batchNormInputGradOp{fwd: op}, append(gorgonia.Nodes{inputs[0], inputs[1], grad, pg}, y...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -308,13 +330,25 @@ func (op *batchNormOp) SymDiff(inputs gorgonia.Nodes, _, grad *gorgonia.Node) (g
 
 // batchNormParamGradOp computes (x, gy) -> [dgamma; dbeta] as a 2×C
 // matrix: one pass gives both sums, which the input gradient also needs.
+// After a fused ReLU it takes the forward output too: (x, gy, y).
 type batchNormParamGradOp struct {
 	backwardOnly
 	fwd *batchNormOp
 }
 
-func (op *batchNormParamGradOp) Arity() int    { return 2 }
-func (op *batchNormParamGradOp) Type() hm.Type { return fnType(2, 4, 4) }
+func (op *batchNormParamGradOp) Arity() int {
+	if op.fwd.relu {
+		return 3
+	}
+	return 2
+}
+
+func (op *batchNormParamGradOp) Type() hm.Type {
+	if op.fwd.relu {
+		return fnType(2, 4, 4, 4)
+	}
+	return fnType(2, 4, 4)
+}
 func (op *batchNormParamGradOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{2, op.fwd.shape[1]}, nil
 }
@@ -344,20 +378,38 @@ func (op *batchNormParamGradOp) do(prealloc gorgonia.Value, in []gorgonia.Value)
 	if err != nil {
 		return nil, fmt.Errorf("%v output gradient: %w", op, err)
 	}
+	var y []float32
+	if op.fwd.relu {
+		if y, err = f32(in[2], s); err != nil {
+			return nil, fmt.Errorf("%v output: %w", op, err)
+		}
+	}
 	c := s[1]
 	out, pg := op.output(prealloc, tensor.Shape{2, c})
-	bnParamGrad(s[0], c, s[2]*s[3], x, gy, op.fwd.mean, op.fwd.invStd, pg[:c], pg[c:])
+	bnParamGrad(s[0], c, s[2]*s[3], x, gy, y, op.fwd.mean, op.fwd.invStd, pg[:c], pg[c:])
 	return out, nil
 }
 
-// batchNormInputGradOp computes (x, gamma, gy, [dgamma; dbeta]) -> gx.
+// batchNormInputGradOp computes (x, gamma, gy, [dgamma; dbeta]) -> gx,
+// with the forward output y as a fifth input after a fused ReLU.
 type batchNormInputGradOp struct {
 	backwardOnly
 	fwd *batchNormOp
 }
 
-func (op *batchNormInputGradOp) Arity() int    { return 4 }
-func (op *batchNormInputGradOp) Type() hm.Type { return fnType(4, 4, 1, 4, 2) }
+func (op *batchNormInputGradOp) Arity() int {
+	if op.fwd.relu {
+		return 5
+	}
+	return 4
+}
+
+func (op *batchNormInputGradOp) Type() hm.Type {
+	if op.fwd.relu {
+		return fnType(4, 4, 1, 4, 2, 4)
+	}
+	return fnType(4, 4, 1, 4, 2)
+}
 func (op *batchNormInputGradOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	return op.fwd.shape.Clone(), nil
 }
@@ -396,8 +448,14 @@ func (op *batchNormInputGradOp) do(prealloc gorgonia.Value, in []gorgonia.Value)
 	if err != nil {
 		return nil, fmt.Errorf("%v parameter gradients: %w", op, err)
 	}
+	var y []float32
+	if op.fwd.relu {
+		if y, err = f32(in[4], s); err != nil {
+			return nil, fmt.Errorf("%v output: %w", op, err)
+		}
+	}
 	out, gx := op.output(prealloc, s)
-	bnInputGrad(s[0], c, s[2]*s[3], x, gy, gamma, op.fwd.mean, op.fwd.invStd, pg[:c], pg[c:], op.fwd.mode != BNEval, gx)
+	bnInputGrad(s[0], c, s[2]*s[3], x, gy, y, gamma, op.fwd.mean, op.fwd.invStd, pg[:c], pg[c:], op.fwd.mode != BNEval, gx)
 	return out, nil
 }
 
@@ -475,27 +533,49 @@ func shiftedSums[T blas.Float](s []T, k float64) (sum, squares float64) {
 	return (a0 + a1) + (a2 + a3), (q0 + q1) + (q2 + q3)
 }
 
-// bnNormalize computes y = (x-mean)·invStd·gamma + beta per channel.
-func bnNormalize[T blas.Float](n, c, hw int, x, mean, invStd, gamma, beta, y []T) {
+// bnNormalize computes y = (x-mean)·invStd·gamma + beta per channel, then,
+// when relu, max(y, 0) (NaN and -0 pass, as in PyTorch's ReLU).
+func bnNormalize[T blas.Float](n, c, hw int, x, mean, invStd, gamma, beta []T, relu bool, y []T) {
+	scale, shift := make([]T, c), make([]T, c)
+	for ch := range scale {
+		scale[ch] = invStd[ch] * gamma[ch]
+		shift[ch] = beta[ch] - mean[ch]*scale[ch]
+	}
+	if x32, ok := any(x).([]float32); ok &&
+		normalizeNative(n, c, hw, x32, any(scale).([]float32), any(shift).([]float32), relu, any(y).([]float32)) {
+		return
+	}
 	parallel(n*c, func(_, lo, hi int) {
 		for t := lo; t < hi; t++ {
-			ch := t % c
-			a := invStd[ch] * gamma[ch]
-			b := beta[ch] - mean[ch]*a
+			a, b := scale[t%c], shift[t%c]
 			src, dst := x[t*hw:(t+1)*hw], y[t*hw:(t+1)*hw]
 			for i, v := range src {
-				dst[i] = v*a + b
+				v = v*a + b
+				if relu && v < 0 {
+					v = 0
+				}
+				dst[i] = v
 			}
 		}
 	})
 }
 
-// bnParamGrad computes dgamma = Σ gy·x̂ and dbeta = Σ gy per channel, where
-// x̂ = (x-mean)·invStd.
-func bnParamGrad[T blas.Float](n, c, hw int, x, gy, mean, invStd, dgamma, dbeta []T) {
+// reluGrad is gy where the ReLU output y is positive or NaN, and zero where
+// y <= 0 (PyTorch's threshold_backward).
+func reluGrad[T blas.Float](gy, y T) T {
+	if y <= 0 {
+		return 0
+	}
+	return gy
+}
+
+// bnParamGrad computes dgamma = Σ g·x̂ and dbeta = Σ g per channel, where
+// x̂ = (x-mean)·invStd and g is gy, or, when y (the output of a fused ReLU)
+// is not nil, gy masked by the ReLU.
+func bnParamGrad[T blas.Float](n, c, hw int, x, gy, y, mean, invStd, dgamma, dbeta []T) {
 	if x32, ok := any(x).([]float32); ok {
 		sum, dot := make([]float64, c), make([]float64, c)
-		if gradSumsNative(n, c, hw, x32, any(gy).([]float32), any(mean).([]float32), sum, dot) {
+		if gradSumsNative(n, c, hw, x32, any(gy).([]float32), any(y).([]float32), any(mean).([]float32), sum, dot) {
 			for ch := range sum {
 				dbeta[ch] = T(sum[ch])
 				dgamma[ch] = T(dot[ch] * float64(invStd[ch]))
@@ -504,11 +584,22 @@ func bnParamGrad[T blas.Float](n, c, hw int, x, gy, mean, invStd, dgamma, dbeta 
 		}
 	}
 	parallel(c, func(_, lo, hi int) {
+		var masked []T
+		if y != nil {
+			masked = make([]T, hw)
+		}
 		for ch := lo; ch < hi; ch++ {
 			var sg, sgx float64
 			for i := 0; i < n; i++ {
 				off := (i*c + ch) * hw
-				a, b := gradSums(gy[off:off+hw], x[off:off+hw], mean[ch])
+				g := gy[off : off+hw]
+				if y != nil {
+					for j, v := range g {
+						masked[j] = reluGrad(v, y[off+j])
+					}
+					g = masked
+				}
+				a, b := gradSums(g, x[off:off+hw], mean[ch])
 				sg += a
 				sgx += b
 			}
@@ -539,29 +630,50 @@ func gradSums[T blas.Float](g, x []T, mu T) (sum, dot float64) {
 // bnInputGrad computes the input gradient. With batch statistics, the mean
 // and variance depend on x too:
 //
-//	gx = gamma·invStd·(gy - dbeta/M - x̂·dgamma/M),  M = n·hw;
+//	gx = gamma·invStd·(g - dbeta/M - x̂·dgamma/M),  M = n·hw;
 //
-// with running statistics (eval) they are constants and gx = gamma·invStd·gy.
-func bnInputGrad[T blas.Float](n, c, hw int, x, gy, gamma, mean, invStd, dgamma, dbeta []T, batch bool, gx []T) {
+// with running statistics (eval) they are constants and gx = gamma·invStd·g.
+// g is gy, masked by the ReLU when y (a fused ReLU's output) is not nil;
+// dgamma and dbeta are the masked sums bnParamGrad returns.
+func bnInputGrad[T blas.Float](n, c, hw int, x, gy, y, gamma, mean, invStd, dgamma, dbeta []T, batch bool, gx []T) {
 	m := T(n * hw)
+	// gx = k·g + x·a + b
+	k, a, b := make([]T, c), make([]T, c), make([]T, c)
+	for ch := range k {
+		k[ch] = gamma[ch] * invStd[ch]
+		a[ch] = -k[ch] * invStd[ch] * dgamma[ch] / m
+		b[ch] = -k[ch]*dbeta[ch]/m - mean[ch]*a[ch]
+	}
+	if !batch {
+		a, b = nil, nil
+	}
+	if x32, ok := any(x).([]float32); ok && inputGradNative(n, c, hw, x32, any(gy).([]float32), any(y).([]float32),
+		any(k).([]float32), any(a).([]float32), any(b).([]float32), any(gx).([]float32)) {
+		return
+	}
 	parallel(n*c, func(_, lo, hi int) {
 		for t := lo; t < hi; t++ {
 			ch := t % c
-			k := gamma[ch] * invStd[ch]
 			gs, dst := gy[t*hw:(t+1)*hw], gx[t*hw:(t+1)*hw]
+			var ys []T
+			if y != nil {
+				ys = y[t*hw : (t+1)*hw][:len(gs)]
+			}
 			if !batch {
 				for i, g := range gs {
-					dst[i] = k * g
+					if ys != nil {
+						g = reluGrad(g, ys[i])
+					}
+					dst[i] = k[ch] * g
 				}
 				continue
 			}
-			// gx = k·gy + (x-mean)·a + b
-			is := invStd[ch]
-			a := -k * is * dgamma[ch] / m
-			b := -k*dbeta[ch]/m - mean[ch]*a
 			xs := x[t*hw : (t+1)*hw][:len(gs)]
 			for i, g := range gs {
-				dst[i] = k*g + xs[i]*a + b
+				if ys != nil {
+					g = reluGrad(g, ys[i])
+				}
+				dst[i] = k[ch]*g + xs[i]*a[ch] + b[ch]
 			}
 		}
 	})

@@ -7,6 +7,14 @@ package ops
 
 func batchStatsNative(int, int, int, []float32, []float64, []float64) bool { return false }
 
-func gradSumsNative(int, int, int, []float32, []float32, []float32, []float64, []float64) bool {
+func gradSumsNative(int, int, int, []float32, []float32, []float32, []float32, []float64, []float64) bool {
+	return false
+}
+
+func normalizeNative(int, int, int, []float32, []float32, []float32, bool, []float32) bool {
+	return false
+}
+
+func inputGradNative(int, int, int, []float32, []float32, []float32, []float32, []float32, []float32, []float32) bool {
 	return false
 }

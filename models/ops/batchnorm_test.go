@@ -26,7 +26,7 @@ func bnRun(n, c, hw int, x, gamma, beta, runMean, runVar []float64, batch bool, 
 		}
 	}
 	y = make([]float64, len(x))
-	bnNormalize(n, c, hw, x, mean, invStd, gamma, beta, y)
+	bnNormalize(n, c, hw, x, mean, invStd, gamma, beta, false, y)
 	return y, mean, invStd
 }
 
@@ -61,7 +61,18 @@ func TestBatchStatsTwoPassDefinition(t *testing.T) {
 }
 
 func TestBatchNormGradientsMatchFiniteDifferences(t *testing.T) {
-	for _, batch := range []bool{true, false} {
+	for _, relu := range []bool{false, true} {
+		for _, batch := range []bool{true, false} {
+			testBatchNormGradients(t, batch, relu)
+		}
+	}
+}
+
+// testBatchNormGradients checks the float64 kernels' gradients, of
+// BatchNorm2d or of the fused BatchNorm2d + ReLU, against central
+// differences.
+func testBatchNormGradients(t *testing.T, batch, relu bool) {
+	{
 		rng := rand.New(rand.NewPCG(6, 6))
 		n, c, hw := 2, 3, 5
 		x, gamma, beta := randSlice(rng, n*c*hw), randSlice(rng, c), randSlice(rng, c)
@@ -73,13 +84,38 @@ func TestBatchNormGradientsMatchFiniteDifferences(t *testing.T) {
 		const eps = 1e-5
 		loss := func() float64 {
 			y, _, _ := bnRun(n, c, hw, x, gamma, beta, runMean, runVar, batch, eps)
+			if relu {
+				for i := range y {
+					y[i] = max(y[i], 0)
+				}
+			}
 			return dot(y, r)
 		}
-		_, mean, invStd := bnRun(n, c, hw, x, gamma, beta, runMean, runVar, batch, eps)
+		y, mean, invStd := bnRun(n, c, hw, x, gamma, beta, runMean, runVar, batch, eps)
+		var out []float64
+		if relu {
+			out = make([]float64, len(y))
+			bnNormalize(n, c, hw, x, mean, invStd, gamma, beta, true, out)
+			clipped := 0
+			for i := range y {
+				if want := max(y[i], 0); out[i] != want {
+					t.Fatalf("fused ReLU output %d = %g, want %g", i, out[i], want)
+				}
+				if out[i] == 0 {
+					clipped++
+				}
+			}
+			if clipped == 0 || clipped == len(out) {
+				t.Fatalf("%d of %d outputs clipped: the mask is not exercised", clipped, len(out))
+			}
+		}
 		dgamma, dbeta, gx := make([]float64, c), make([]float64, c), make([]float64, len(x))
-		bnParamGrad(n, c, hw, x, r, mean, invStd, dgamma, dbeta)
-		bnInputGrad(n, c, hw, x, r, gamma, mean, invStd, dgamma, dbeta, batch, gx)
+		bnParamGrad(n, c, hw, x, r, out, mean, invStd, dgamma, dbeta)
+		bnInputGrad(n, c, hw, x, r, out, gamma, mean, invStd, dgamma, dbeta, batch, gx)
 		name := map[bool]string{true: "batch", false: "running"}[batch]
+		if relu {
+			name += "+relu"
+		}
 		closeTo(t, name+" dx", gx, numericGrad(x, loss), gradTol)
 		closeTo(t, name+" dgamma", dgamma, numericGrad(gamma, loss), gradTol)
 		closeTo(t, name+" dbeta", dbeta, numericGrad(beta, loss), gradTol)
@@ -195,9 +231,67 @@ func TestBatchNormFloat32MatchesFloat64(t *testing.T) {
 		invStd[ch] = 1 / math.Sqrt(variance[ch]+1e-5)
 	}
 	dgamma, dbeta := make([]float64, c), make([]float64, c)
-	bnParamGrad(n, c, hw, x, gy, mean, invStd, dgamma, dbeta)
+	bnParamGrad(n, c, hw, x, gy, nil, mean, invStd, dgamma, dbeta)
 	dgamma32, dbeta32 := make([]float32, c), make([]float32, c)
-	bnParamGrad(n, c, hw, toF32(x), toF32(gy), toF32(mean), toF32(invStd), dgamma32, dbeta32)
+	bnParamGrad(n, c, hw, toF32(x), toF32(gy), nil, toF32(mean), toF32(invStd), dgamma32, dbeta32)
 	closeTo(t, "dgamma(float32)", toF64(dgamma32), dgamma, 1e-5)
 	closeTo(t, "dbeta(float32)", toF64(dbeta32), dbeta, 1e-5)
+}
+
+// TestBatchNormReLUMatchesTwoOps checks the fused op against BatchNorm2d
+// followed by ReLU bit for bit, outputs and all three gradients: in
+// training mode on random data, and in evaluation mode on NaN, ±Inf and
+// inputs whose output is exactly zero (where the gradient must stop, as
+// PyTorch's does).
+func TestBatchNormReLUMatchesTwoOps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 13))
+	shape := tensor.Shape{3, 4, 5, 5}
+	special := randF32(rng, shape.TotalSize())
+	for i, v := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, 0, 0} {
+		special[7*i] = v
+	}
+	for _, tc := range []struct {
+		name string
+		mode BatchNormMode
+		x    []float32
+	}{
+		{"train", BNTrain, randF32(rng, shape.TotalSize())},
+		{"eval", BNEval, special},
+	} {
+		gamma, beta, gy := randF32(rng, shape[1]), make([]float32, shape[1]), randF32(rng, shape.TotalSize())
+		run := func(fused bool) [][]float32 {
+			st := NewBatchNormState(shape[1]) // running mean 0: x = 0 gives y = beta = 0 in eval
+			g := gorgonia.NewGraph()
+			x := newInput(g, "x", shape, append([]float32(nil), tc.x...))
+			gn := newInput(g, "gamma", tensor.Shape{shape[1]}, append([]float32(nil), gamma...))
+			bn := newInput(g, "beta", tensor.Shape{shape[1]}, append([]float32(nil), beta...))
+			var y *gorgonia.Node
+			if fused {
+				y = must(t)(BatchNorm2dReLU(x, gn, bn, st, tc.mode))
+			} else {
+				y = must(t)(ReLU(must(t)(BatchNorm2d(x, gn, bn, st, tc.mode))))
+			}
+			grads := gradRun(t, must(t)(weightedSum(y, gy)), x, gn, bn)
+			return append([][]float32{valueF32(t, y), st.RunningMean.Float32s(), st.RunningVar.Float32s()}, grads...)
+		}
+		want, got := run(false), run(true)
+		zeros := 0
+		for _, v := range want[0] {
+			if v == 0 {
+				zeros++
+			}
+		}
+		if zeros == 0 {
+			t.Fatalf("%s: no output is clipped", tc.name)
+		}
+		for i, what := range []string{"output", "running mean", "running var", "dx", "dgamma", "dbeta"} {
+			for j := range want[i] {
+				if math.Float32bits(got[i][j]) != math.Float32bits(want[i][j]) &&
+					!(math.IsNaN(float64(got[i][j])) && math.IsNaN(float64(want[i][j]))) {
+					t.Errorf("%s %s[%d] = %g, BatchNorm2d then ReLU gives %g", tc.name, what, j, got[i][j], want[i][j])
+					break
+				}
+			}
+		}
+	}
 }

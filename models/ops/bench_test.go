@@ -81,7 +81,7 @@ func benchBatchNorm(b *testing.B, name string, n, c, hw int) {
 			mean32[ch] = float32(mean[ch])
 			invStd[ch] = float32(1 / math.Sqrt(variance[ch]+1e-5))
 		}
-		bnNormalize(n, c, hw*hw, x, mean32, invStd, gamma, beta, y)
+		bnNormalize(n, c, hw*hw, x, mean32, invStd, gamma, beta, false, y)
 	}
 	forward()
 	b.Run(name+"/fwd", func(b *testing.B) {
@@ -91,8 +91,8 @@ func benchBatchNorm(b *testing.B, name string, n, c, hw int) {
 	})
 	b.Run(name+"/bwd", func(b *testing.B) {
 		for b.Loop() {
-			bnParamGrad(n, c, hw*hw, x, gy, mean32, invStd, dgamma, dbeta)
-			bnInputGrad(n, c, hw*hw, x, gy, gamma, mean32, invStd, dgamma, dbeta, true, make([]float32, size))
+			bnParamGrad(n, c, hw*hw, x, gy, nil, mean32, invStd, dgamma, dbeta)
+			bnInputGrad(n, c, hw*hw, x, gy, nil, gamma, mean32, invStd, dgamma, dbeta, true, make([]float32, size))
 		}
 	})
 }

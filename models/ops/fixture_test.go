@@ -121,6 +121,7 @@ func TestFixtures(t *testing.T) {
 		"batchnorm_train":       fixtureBatchNormTrain,
 		"batchnorm_eval":        fixtureBatchNormEval,
 		"batchnorm_recalibrate": fixtureBatchNormRecalibrate,
+		"batchnorm_relu":        fixtureBatchNormReLU,
 		"linear":                fixtureLinear,
 		"cross_entropy":         fixtureCrossEntropy,
 		"bce_with_logits":       fixturePointLoss,
@@ -197,9 +198,15 @@ func bnState(t *testing.T, c *fixtureCase, mean, variance string) *BatchNormStat
 // bnForward runs BatchNorm2d on fixture input xName in a fresh graph and,
 // when gyName is not empty, returns the gradients of x, gamma and beta.
 func bnForward(t *testing.T, c *fixtureCase, st *BatchNormState, mode BatchNormMode, xName, gyName string) (*gorgonia.Node, [][]float32) {
+	return bnForwardWith(t, c, BatchNorm2d, st, mode, xName, gyName)
+}
+
+// bnForwardWith is bnForward with BatchNorm2d or BatchNorm2dReLU.
+func bnForwardWith(t *testing.T, c *fixtureCase, bn func(x, gamma, beta *gorgonia.Node, st *BatchNormState, mode BatchNormMode) (*gorgonia.Node, error),
+	st *BatchNormState, mode BatchNormMode, xName, gyName string) (*gorgonia.Node, [][]float32) {
 	g := gorgonia.NewGraph()
 	x, gamma, beta := c.input(t, g, xName), c.input(t, g, "gamma"), c.input(t, g, "beta")
-	y := must(t)(BatchNorm2d(x, gamma, beta, st, mode))
+	y := must(t)(bn(x, gamma, beta, st, mode))
 	if gyName == "" {
 		m := gorgonia.NewTapeMachine(g)
 		defer m.Close()
@@ -231,6 +238,24 @@ func fixtureBatchNormTrain(t *testing.T, c *fixtureCase) {
 	if st.NumBatchesTracked != want {
 		t.Errorf("NumBatchesTracked = %d, PyTorch has %d", st.NumBatchesTracked, want)
 	}
+}
+
+// fixtureBatchNormReLU checks the fused op against PyTorch's BatchNorm2d
+// followed by F.relu, in training or evaluation mode.
+func fixtureBatchNormReLU(t *testing.T, c *fixtureCase) {
+	var p struct {
+		Mode string `json:"mode"`
+	}
+	c.params(t, &p)
+	mode := map[string]BatchNormMode{"train": BNTrain, "eval": BNEval}[p.Mode]
+	st := bnState(t, c, "running_mean0", "running_var0")
+	y, grads := bnForwardWith(t, c, BatchNorm2dReLU, st, mode, "x", "gy")
+	c.expect(t, "y", valueF32(t, y))
+	c.expect(t, "gx", grads[0])
+	c.expect(t, "ggamma", grads[1])
+	c.expect(t, "gbeta", grads[2])
+	c.expect(t, "running_mean", st.RunningMean.Float32s())
+	c.expect(t, "running_var", st.RunningVar.Float32s())
 }
 
 func fixtureBatchNormEval(t *testing.T, c *fixtureCase) {
