@@ -27,6 +27,8 @@ type Binding struct {
 	counting bool
 	costs    []Cost
 	released bool
+	// sums holds the results of the gradient additions execute computed.
+	sums ops.Adder
 }
 
 // NewBinding starts a binding on a new, empty graph.
@@ -111,7 +113,7 @@ func (b *Binding) Run() error {
 		return fmt.Errorf("run: this binding has already run; build a new one for the next pass")
 	}
 	b.ran = true
-	if err := execute(b.g); err != nil {
+	if err := execute(b.g, &b.sums); err != nil {
 		return fmt.Errorf("run graph: %w", err)
 	}
 	if !b.backward {
@@ -140,6 +142,7 @@ func (b *Binding) Release() {
 	}
 	b.released, b.ran = true, true
 	ops.Release(b.g)
+	b.sums.Release()
 }
 
 // execute runs every op of g once, in the order the nodes were created (a
@@ -152,7 +155,10 @@ func (b *Binding) Release() {
 // it share the compiler's flaw: value numbering by the 32-bit node hash
 // alone, which ran one node in place of another whenever two hashes
 // collided (about once per few thousand supernet steps).
-func execute(g *gorgonia.ExprGraph) error {
+//
+// gorgonia's own additions of gradient contributions run on sums instead,
+// which draws their results from the ops buffer pool.
+func execute(g *gorgonia.ExprGraph, sums *ops.Adder) error {
 	var in []gorgonia.Value
 	for _, n := range g.AllNodes() {
 		op := n.Op()
@@ -171,9 +177,16 @@ func execute(g *gorgonia.ExprGraph) error {
 			}
 			in = append(in, v)
 		}
-		v, err := op.Do(in...)
-		if err != nil {
-			return fmt.Errorf("%v: %w", op, err)
+		var v gorgonia.Value
+		var err error
+		added := false
+		if len(in) == 2 && ops.IsGraphAdd(op) {
+			v, added = sums.Add(in[0], in[1])
+		}
+		if !added {
+			if v, err = op.Do(in...); err != nil {
+				return fmt.Errorf("%v: %w", op, err)
+			}
 		}
 		if err := gorgonia.UnsafeLet(n, v); err != nil {
 			return fmt.Errorf("%v: %w", op, err)

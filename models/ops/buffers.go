@@ -2,6 +2,7 @@ package ops
 
 import (
 	"math"
+	"reflect"
 	"sync"
 	"testing"
 	"unsafe"
@@ -118,6 +119,12 @@ func Release(g *gorgonia.ExprGraph) {
 			bufs = append(bufs, b)
 		}
 	}
+	giveBack(bufs)
+}
+
+// giveBack puts buffers in the pool and drops those unused for poolKeep
+// releases.
+func giveBack(bufs [][]float32) {
 	pool.Lock()
 	defer pool.Unlock()
 	pool.gen++
@@ -159,3 +166,65 @@ func SetPoison(on bool) bool {
 	poison = on
 	return old
 }
+
+// Adder computes, into pooled buffers, the elementwise sums that
+// gorgonia.Grad inserts where a value feeds several ops (its gradient
+// contributions are added by gorgonia.Add nodes, whose own op allocates a
+// fresh result every time). An executor asks IsGraphAdd for each op and
+// lets Add compute the ones it recognizes; Release returns the results'
+// buffers with the rest of the graph's.
+type Adder struct{ owner }
+
+var graphAdd = func() struct {
+	typ  reflect.Type
+	name string
+} {
+	g := gorgonia.NewGraph()
+	a := gorgonia.NewVector(g, tensor.Float32, gorgonia.WithShape(2), gorgonia.WithName("a"))
+	b := gorgonia.NewVector(g, tensor.Float32, gorgonia.WithShape(2), gorgonia.WithName("b"))
+	sum, err := gorgonia.Add(a, b)
+	if err != nil {
+		panic(err)
+	}
+	return struct {
+		typ  reflect.Type
+		name string
+	}{reflect.TypeOf(sum.Op()), sum.Op().String()}
+}()
+
+// IsGraphAdd reports whether op is gorgonia's elementwise addition of two
+// tensors (the op gorgonia.Add and gorgonia.Grad build).
+func IsGraphAdd(op gorgonia.Op) bool {
+	return reflect.TypeOf(op) == graphAdd.typ && op.String() == graphAdd.name
+}
+
+// Add returns a + b for two float32 tensors of one shape, in a pooled
+// buffer, with the arithmetic of gorgonia's op (one float32 addition per
+// element). It reports false, computing nothing, for any other operands:
+// the caller then runs gorgonia's op.
+func (s *Adder) Add(a, b gorgonia.Value) (gorgonia.Value, bool) {
+	x, ok1 := a.(*tensor.Dense)
+	y, ok2 := b.(*tensor.Dense)
+	if !ok1 || !ok2 || x.Dtype() != tensor.Float32 || y.Dtype() != tensor.Float32 ||
+		!x.Shape().Eq(y.Shape()) || x.IsView() || y.IsView() {
+		return nil, false
+	}
+	xs, ys := x.Float32s(), y.Float32s()
+	if len(xs) != len(ys) || len(xs) != x.Shape().TotalSize() {
+		return nil, false
+	}
+	out, z := s.output(nil, x.Shape())
+	parallel(len(xs)/elemBlock+1, func(_, lo, hi int) {
+		lo, hi = lo*elemBlock, min(hi*elemBlock, len(xs))
+		a, b, c := xs[lo:hi], ys[lo:hi], z[lo:hi]
+		b, c = b[:len(a)], c[:len(a)]
+		for i, v := range a {
+			c[i] = v + b[i]
+		}
+	})
+	return out, true
+}
+
+// Release hands the buffers of every sum Add returned back to the pool.
+// Call it when nothing will read those sums again.
+func (s *Adder) Release() { giveBack(s.takeBuffers()) }

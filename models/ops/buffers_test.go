@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -86,3 +87,58 @@ func TestReleaseRecyclesBuffers(t *testing.T) {
 
 // ownedBuffers lists the buffers an op holds until its graph is released.
 func (o *owner) ownedBuffers() [][]float32 { return o.bufs }
+
+// TestAdderMatchesGorgoniaAdd checks that IsGraphAdd picks out gorgonia's
+// tensor addition and nothing else, that Adder.Add gives gorgonia's sums
+// bit for bit (NaN and infinities included) and declines operands it does
+// not handle, and that Release hands its buffers back to the pool.
+func TestAdderMatchesGorgoniaAdd(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 2))
+	shape := tensor.Shape{3, 4, 5}
+	a, b := randF32(rng, shape.TotalSize()), randF32(rng, shape.TotalSize())
+	a[0], b[1], a[2], b[2] = float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Inf(1))
+	g := gorgonia.NewGraph()
+	an, bn := newInput(g, "a", shape, slices.Clone(a)), newInput(g, "b", shape, slices.Clone(b))
+	must := must(t)
+	sum := must(gorgonia.Add(an, bn))
+	if !IsGraphAdd(sum.Op()) {
+		t.Fatalf("IsGraphAdd(%v) = false for gorgonia.Add of two tensors", sum.Op())
+	}
+	for _, other := range []*gorgonia.Node{must(gorgonia.Sub(an, bn)), must(gorgonia.HadamardProd(an, bn)), must(ReLU(an))} {
+		if IsGraphAdd(other.Op()) {
+			t.Errorf("IsGraphAdd(%v) = true", other.Op())
+		}
+	}
+	want, err := sum.Op().Do(an.Value(), bn.Value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Adder
+	got, ok := s.Add(an.Value(), bn.Value())
+	if !ok {
+		t.Fatal("Adder.Add declined two float32 tensors of one shape")
+	}
+	w, gv := want.(*tensor.Dense).Float32s(), got.(*tensor.Dense).Float32s()
+	if !got.Shape().Eq(shape) {
+		t.Fatalf("sum has shape %v, want %v", got.Shape(), shape)
+	}
+	for i := range w {
+		if math.Float32bits(w[i]) != math.Float32bits(gv[i]) && !(w[i] != w[i] && gv[i] != gv[i]) {
+			t.Fatalf("sum[%d] = %v, gorgonia gives %v", i, gv[i], w[i])
+		}
+	}
+	other := tensor.New(tensor.WithShape(4, 3, 5), tensor.WithBacking(slices.Clone(b)))
+	f64 := tensor.New(tensor.WithShape(shape...), tensor.Of(tensor.Float64))
+	for _, bad := range []gorgonia.Value{other, f64} {
+		if _, ok := s.Add(an.Value(), bad); ok {
+			t.Errorf("Adder.Add accepted %v %v", bad.Shape(), bad.Dtype())
+		}
+	}
+	first := unsafe.SliceData(gv)
+	s.Release()
+	again, _ := s.Add(an.Value(), bn.Value())
+	if unsafe.SliceData(again.(*tensor.Dense).Float32s()) != first {
+		t.Error("the second sum did not reuse the released buffer")
+	}
+	s.Release()
+}

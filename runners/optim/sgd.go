@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/razorgo/razor/models/nn"
 	"gorgonia.org/tensor"
@@ -71,7 +73,7 @@ type SGD struct {
 	// zero-filled gradients these are the ones every later step moves, so
 	// a checkpoint keeps the set and ZeroFillStepped restores it.
 	stepped map[string]bool
-	scratch []float32
+	items   []update
 }
 
 // NewSGD builds an SGD optimizer over params (normally the root module's
@@ -107,10 +109,13 @@ func NewSGD(params []*nn.Param, cfg SGDConfig, paramwise *Paramwise) (*SGD, erro
 }
 
 // Step updates every parameter that has a gradient, as the type's
-// documentation describes.
+// documentation describes. The arithmetic is elementwise, so the
+// parameters' elements are split evenly across GOMAXPROCS goroutines; each
+// element sees the same float32 operations in the same order whatever the
+// split.
 func (o *SGD) Step() {
-	momentum := float32(o.cfg.Momentum)
-	keep := float32(1 - o.cfg.Dampening)
+	items := o.items[:0]
+	total := 0
 	for _, e := range o.entries {
 		g := e.p.GradData()
 		if g == nil {
@@ -118,39 +123,94 @@ func (o *SGD) Step() {
 		}
 		o.stepped[e.name] = true
 		grp := o.groups[e.group]
-		wd, step := float32(grp.weightDecay), float32(-grp.lr)
-		w := e.p.Data()
-		if cap(o.scratch) < len(g) {
-			o.scratch = make([]float32, len(g))
-		}
-		d := o.scratch[:len(g)]
-		if wd != 0 {
-			for i := range d {
-				d[i] = g[i] + wd*w[i]
-			}
-		} else {
-			copy(d, g)
-		}
-		if momentum != 0 {
+		it := update{w: e.p.Data(), g: g, wd: float32(grp.weightDecay), step: float32(-grp.lr)}
+		if o.cfg.Momentum != 0 {
 			buf, ok := o.buf[e.name]
 			if !ok {
-				buf = append([]float32(nil), d...)
+				buf = make([]float32, len(g))
 				o.buf[e.name] = buf
-			} else {
-				for i := range buf {
-					buf[i] = buf[i]*momentum + keep*d[i]
-				}
+				it.first = true
 			}
-			if o.cfg.Nesterov {
-				for i := range d {
-					d[i] += momentum * buf[i]
-				}
-			} else {
-				d = buf
-			}
+			it.buf = buf
 		}
-		for i := range w {
-			w[i] += step * d[i]
+		items = append(items, it)
+		total += len(g)
+	}
+	o.items = items
+	workers := 1
+	if total >= parallelElements {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if workers == 1 {
+		o.apply(items, 0, total)
+		return
+	}
+	var wg sync.WaitGroup
+	for k := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o.apply(items, total*k/workers, total*(k+1)/workers)
+		}()
+	}
+	wg.Wait()
+}
+
+// parallelElements is the size below which Step stays on one goroutine.
+const parallelElements = 1 << 15
+
+// update is one parameter's step: its weights, gradient, momentum buffer
+// (nil without momentum; first when the buffer is new), weight decay and
+// -lr.
+type update struct {
+	w, g, buf []float32
+	first     bool
+	wd, step  float32
+}
+
+// apply steps elements [lo, hi) of the concatenation of items.
+func (o *SGD) apply(items []update, lo, hi int) {
+	momentum := float32(o.cfg.Momentum)
+	keep := float32(1 - o.cfg.Dampening)
+	nesterov := o.cfg.Nesterov
+	off := 0
+	for _, it := range items {
+		n := len(it.g)
+		a, b := max(lo-off, 0), min(hi-off, n)
+		off += n
+		if a >= b {
+			continue
+		}
+		w, g := it.w[a:b], it.g[a:b]
+		g = g[:len(w)]
+		wd, step := it.wd, it.step
+		if it.buf == nil {
+			for i, wi := range w {
+				d := g[i]
+				if wd != 0 {
+					d += wd * wi
+				}
+				w[i] = wi + step*d
+			}
+			continue
+		}
+		buf := it.buf[a:b][:len(w)]
+		for i, wi := range w {
+			d := g[i]
+			if wd != 0 {
+				d += wd * wi
+			}
+			m := d
+			if !it.first {
+				m = buf[i]*momentum + keep*d
+			}
+			buf[i] = m
+			if nesterov {
+				d += momentum * m
+			} else {
+				d = m
+			}
+			w[i] = wi + step*d
 		}
 	}
 }

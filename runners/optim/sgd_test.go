@@ -2,9 +2,11 @@ package optim
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -370,6 +372,77 @@ func TestSGDResumeKeepsZeroFilledParams(t *testing.T) {
 	for name, p := range paramsB {
 		if name != only && p.GradData() != nil {
 			t.Errorf("%s never took a step but has a gradient after ZeroFillStepped", name)
+		}
+	}
+}
+
+// TestSGDStepSplitIsExact steps parameters large enough for Step to split
+// their elements across goroutines, with one, two and three workers, and
+// requires bit-identical weights and momentum buffers: every element must
+// be updated once, by the same arithmetic, whatever the split.
+func TestSGDStepSplitIsExact(t *testing.T) {
+	sizes := []int{20011, 7, 30001, 15000, 1}
+	for _, cfg := range []SGDConfig{
+		{LR: 0.1, Momentum: 0.9, WeightDecay: 1e-3},
+		{LR: 0.1, Momentum: 0.9, Nesterov: true},
+		{LR: 0.05},
+	} {
+		var results [][]float32
+		for _, procs := range []int{1, 2, 3} {
+			prev := runtime.GOMAXPROCS(procs)
+			var ps []fixtureParam
+			for i, n := range sizes {
+				v := make([]float32, n)
+				for j := range v {
+					v[j] = float32(math.Sin(float64(i*100003 + j)))
+				}
+				ps = append(ps, fixtureParam{Name: fmt.Sprintf("m%d.weight", i), Shape: []int{n}, Kind: "weight", Value: v})
+			}
+			root, params := buildTree(t, ps)
+			opt, err := NewSGD(root.NamedParameters(), cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for step := range 3 {
+				opt.ZeroGrad(true)
+				for i, n := range sizes {
+					if step == 1 && i == 2 {
+						continue // no gradient: skipped this step
+					}
+					g := make([]float32, n)
+					for j := range g {
+						g[j] = float32(math.Cos(float64(step*7919 + i*31 + j)))
+					}
+					if err := params[fmt.Sprintf("m%d.weight", i)].AccumulateGrad(g); err != nil {
+						t.Fatal(err)
+					}
+				}
+				opt.Step()
+			}
+			runtime.GOMAXPROCS(prev)
+			var all []float32
+			ts, _, err := opt.StateDict()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range sizes {
+				name := fmt.Sprintf("m%d.weight", i)
+				all = append(all, params[name].Data()...)
+				if b := ts[momentumPrefix+name]; b != nil {
+					all = append(all, b.Float32s()...)
+				}
+			}
+			results = append(results, all)
+		}
+		for k := 1; k < len(results); k++ {
+			if len(results[k]) != len(results[0]) {
+				t.Fatalf("%+v: %d workers left %d values, one worker %d", cfg, k+1, len(results[k]), len(results[0]))
+			}
+			for i := range results[0] {
+				if math.Float32bits(results[k][i]) != math.Float32bits(results[0][i]) {
+					t.Fatalf("%+v: %d workers give value %d = %v, one worker %v", cfg, k+1, i, results[k][i], results[0][i])
+				}
+			}
 		}
 	}
 }
