@@ -223,8 +223,8 @@ func (op *batchNormOp) String() string {
 	}
 	return fmt.Sprintf("%s{%v %v state %p}", name, op.shape, op.mode, op.st)
 }
-func (op *batchNormOp) WriteHash(h hash.Hash) { writeHash(h, identity(op, op.String())) }
-func (op *batchNormOp) Hashcode() uint32      { return hashString(identity(op, op.String())) }
+func (op *batchNormOp) WriteHash(h hash.Hash) { writeIdentity(h, op) }
+func (op *batchNormOp) Hashcode() uint32      { return identityHash(op) }
 
 func (op *batchNormOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) { return op.do(nil, in) }
 func (op *batchNormOp) UsePreallocDo(p gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {
@@ -355,8 +355,8 @@ func (op *batchNormParamGradOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, 
 func (op *batchNormParamGradOp) String() string {
 	return fmt.Sprintf("BatchNorm2dParamGrad{%p}", op.fwd)
 }
-func (op *batchNormParamGradOp) WriteHash(h hash.Hash) { writeHash(h, identity(op, op.String())) }
-func (op *batchNormParamGradOp) Hashcode() uint32      { return hashString(identity(op, op.String())) }
+func (op *batchNormParamGradOp) WriteHash(h hash.Hash) { writeIdentity(h, op) }
+func (op *batchNormParamGradOp) Hashcode() uint32      { return identityHash(op) }
 
 func (op *batchNormParamGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	return op.do(nil, in)
@@ -416,8 +416,8 @@ func (op *batchNormInputGradOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, 
 func (op *batchNormInputGradOp) String() string {
 	return fmt.Sprintf("BatchNorm2dInputGrad{%p}", op.fwd)
 }
-func (op *batchNormInputGradOp) WriteHash(h hash.Hash) { writeHash(h, identity(op, op.String())) }
-func (op *batchNormInputGradOp) Hashcode() uint32      { return hashString(identity(op, op.String())) }
+func (op *batchNormInputGradOp) WriteHash(h hash.Hash) { writeIdentity(h, op) }
+func (op *batchNormInputGradOp) Hashcode() uint32      { return identityHash(op) }
 
 func (op *batchNormInputGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	return op.do(nil, in)
@@ -471,8 +471,8 @@ func (op *rowOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{op.cols}, nil
 }
 func (op *rowOp) String() string        { return fmt.Sprintf("Row{%d of %dx%d}", op.row, op.rows, op.cols) }
-func (op *rowOp) WriteHash(h hash.Hash) { writeHash(h, identity(op, op.String())) }
-func (op *rowOp) Hashcode() uint32      { return hashString(identity(op, op.String())) }
+func (op *rowOp) WriteHash(h hash.Hash) { writeIdentity(h, op) }
+func (op *rowOp) Hashcode() uint32      { return identityHash(op) }
 
 func (op *rowOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) { return op.do(nil, in) }
 func (op *rowOp) UsePreallocDo(p gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {

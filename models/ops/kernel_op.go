@@ -45,8 +45,8 @@ func (op *kernelOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 }
 
 func (op *kernelOp) String() string        { return op.name }
-func (op *kernelOp) WriteHash(h hash.Hash) { writeHash(h, identity(op, op.name)) }
-func (op *kernelOp) Hashcode() uint32      { return hashString(identity(op, op.name)) }
+func (op *kernelOp) WriteHash(h hash.Hash) { writeIdentity(h, op) }
+func (op *kernelOp) Hashcode() uint32      { return identityHash(op) }
 
 func (op *kernelOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) { return op.do(nil, in) }
 func (op *kernelOp) UsePreallocDo(p gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {

@@ -23,10 +23,12 @@
 package ops
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"reflect"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -66,25 +68,28 @@ func (base) ReturnsPtr() bool     { return false }
 func (base) CallsExtern() bool    { return false }
 func (base) OverwritesInput() int { return -1 }
 
-// hashString is the Hashcode of an op identified by its description;
-// gorgonia merges nodes whose op hash and children agree, so the description
-// names every parameter that changes the result.
-func hashString(s string) uint32 {
-	h := fnv.New32a()
-	h.Write([]byte(s))
-	return h.Sum32()
+// An op's hash is its address. gorgonia merges two nodes whose 32-bit tree
+// hashes collide when their ops hash alike, without comparing their
+// children, so two distinct nodes of equal description (say two ReLU
+// backwards of one shape in different blocks) could be merged into one
+// whenever their tree hashes happen to collide -- rare per graph, but a
+// training run builds thousands of graphs. Each op value belongs to exactly
+// one node, so its address keeps distinct nodes distinct; and hashing eight
+// bytes spares formatting the op's description every time gorgonia asks.
+
+// writeIdentity writes op's address to h.
+func writeIdentity(h hash.Hash, op any) {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(reflect.ValueOf(op).Pointer()))
+	h.Write(b[:])
 }
 
-func writeHash(h hash.Hash, s string) { h.Write([]byte(s)) }
-
-// identity makes an op's hash unique to the op value. gorgonia merges two
-// nodes whose 32-bit tree hashes collide when their ops hash alike, without
-// comparing their children, so two distinct nodes of equal description
-// (say two ReLU backwards of one shape in different blocks) could be merged
-// into one whenever their tree hashes happen to collide -- rare per graph,
-// but a training run builds thousands of graphs. Each op value belongs to
-// exactly one node, so its address keeps distinct nodes distinct.
-func identity(op any, s string) string { return fmt.Sprintf("%s@%p", s, op) }
+// identityHash is the FNV-1a hash of op's address.
+func identityHash(op any) uint32 {
+	h := fnv.New32a()
+	writeIdentity(h, op)
+	return h.Sum32()
+}
 
 // backwardOnly marks a backward op: gorgonia may ask whether it is
 // differentiable (when a cost depends on a gradient), and the answer is no.
