@@ -209,33 +209,59 @@ func TestEvalModeUsesRunningStats(t *testing.T) {
 	}
 }
 
-// TestBatchNormFloat32MatchesFloat64 checks the float32 reductions (the C
-// loops in the cgo build) against the float64 Go kernels on planes long
-// enough for whole vectors plus a remainder.
+// TestBatchNormFloat32MatchesFloat64 checks the float32 kernels (the C
+// loops in the cgo build) against the float64 Go kernels: statistics,
+// normalization (with and without the fused ReLU) and both backward passes
+// (batch and running statistics, masked and not). The shapes cover planes
+// long enough for whole vectors plus a remainder, and small planes, summed
+// across images, with more than one flush of the float sums and more than
+// one block of channels.
 func TestBatchNormFloat32MatchesFloat64(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 12))
-	const n, c, hw = 3, 5, 37
-	x, gy := randSlice(rng, n*c*hw), randSlice(rng, n*c*hw)
-	for i := range x {
-		x[i] = 3 + 2*x[i]
-	}
-	mean, variance := make([]float64, c), make([]float64, c)
-	batchStats(n, c, hw, x, mean, variance)
-	mean32, variance32 := make([]float64, c), make([]float64, c)
-	batchStats(n, c, hw, toF32(x), mean32, variance32)
-	closeTo(t, "mean(float32)", mean32, mean, 1e-6)
-	closeTo(t, "variance(float32)", variance32, variance, 1e-6)
+	for _, s := range []struct{ n, c, hw int }{{3, 5, 37}, {35, 7, 4}, {2, 700, 9}, {4, 3, 1}} {
+		n, c, hw := s.n, s.c, s.hw
+		x, gy := randSlice(rng, n*c*hw), randSlice(rng, n*c*hw)
+		gamma, beta := randSlice(rng, c), randSlice(rng, c)
+		for i := range x {
+			x[i] = 3 + 2*x[i]
+		}
+		mean, variance := make([]float64, c), make([]float64, c)
+		batchStats(n, c, hw, x, mean, variance)
+		mean32, variance32 := make([]float64, c), make([]float64, c)
+		batchStats(n, c, hw, toF32(x), mean32, variance32)
+		closeTo(t, "mean(float32)", mean32, mean, 1e-6)
+		closeTo(t, "variance(float32)", variance32, variance, 1e-6)
 
-	invStd := make([]float64, c)
-	for ch := range invStd {
-		invStd[ch] = 1 / math.Sqrt(variance[ch]+1e-5)
+		invStd := make([]float64, c)
+		for ch := range invStd {
+			invStd[ch] = 1 / math.Sqrt(variance[ch]+1e-5)
+		}
+		for _, relu := range []bool{false, true} {
+			y := make([]float64, len(x))
+			bnNormalize(n, c, hw, x, mean, invStd, gamma, beta, relu, y)
+			y32 := make([]float32, len(x))
+			bnNormalize(n, c, hw, toF32(x), toF32(mean), toF32(invStd), toF32(gamma), toF32(beta), relu, y32)
+			closeTo(t, "y(float32)", toF64(y32), y, 1e-5)
+			var mask []float64
+			var mask32 []float32
+			if relu {
+				mask, mask32 = y, toF32(y) // the float64 mask, so both sides clip the same values
+			}
+			dgamma, dbeta := make([]float64, c), make([]float64, c)
+			bnParamGrad(n, c, hw, x, gy, mask, mean, invStd, dgamma, dbeta)
+			dgamma32, dbeta32 := make([]float32, c), make([]float32, c)
+			bnParamGrad(n, c, hw, toF32(x), toF32(gy), mask32, toF32(mean), toF32(invStd), dgamma32, dbeta32)
+			closeTo(t, "dgamma(float32)", toF64(dgamma32), dgamma, 1e-5)
+			closeTo(t, "dbeta(float32)", toF64(dbeta32), dbeta, 1e-5)
+			for _, batch := range []bool{true, false} {
+				gx := make([]float64, len(x))
+				bnInputGrad(n, c, hw, x, gy, mask, gamma, mean, invStd, dgamma, dbeta, batch, gx)
+				gx32 := make([]float32, len(x))
+				bnInputGrad(n, c, hw, toF32(x), toF32(gy), mask32, toF32(gamma), toF32(mean), toF32(invStd), toF32(dgamma), toF32(dbeta), batch, gx32)
+				closeTo(t, "dx(float32)", toF64(gx32), gx, 1e-4)
+			}
+		}
 	}
-	dgamma, dbeta := make([]float64, c), make([]float64, c)
-	bnParamGrad(n, c, hw, x, gy, nil, mean, invStd, dgamma, dbeta)
-	dgamma32, dbeta32 := make([]float32, c), make([]float32, c)
-	bnParamGrad(n, c, hw, toF32(x), toF32(gy), nil, toF32(mean), toF32(invStd), dgamma32, dbeta32)
-	closeTo(t, "dgamma(float32)", toF64(dgamma32), dgamma, 1e-5)
-	closeTo(t, "dbeta(float32)", toF64(dbeta32), dbeta, 1e-5)
 }
 
 // TestBatchNormReLUMatchesTwoOps checks the fused op against BatchNorm2d
