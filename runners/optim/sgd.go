@@ -6,11 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 
+	"github.com/razorgo/razor/internal/par"
 	"github.com/razorgo/razor/models/nn"
 	"gorgonia.org/tensor"
 )
@@ -137,23 +136,11 @@ func (o *SGD) Step() {
 		total += len(g)
 	}
 	o.items = items
-	workers := 1
-	if total >= parallelElements {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	if workers == 1 {
+	if total < parallelElements {
 		o.apply(items, 0, total)
 		return
 	}
-	var wg sync.WaitGroup
-	for k := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o.apply(items, total*k/workers, total*(k+1)/workers)
-		}()
-	}
-	wg.Wait()
+	par.For(total, func(_, lo, hi int) { o.apply(items, lo, hi) })
 }
 
 // parallelElements is the size below which Step stays on one goroutine.

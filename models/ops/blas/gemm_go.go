@@ -2,7 +2,8 @@ package blas
 
 import (
 	"runtime"
-	"sync"
+
+	"github.com/razorgo/razor/internal/par"
 )
 
 // Go is the pure-Go implementation: cache-blocked, unrolled four deep over
@@ -51,41 +52,26 @@ func split(transA, transB bool, m, n, k, lda, ldb, ldc int, part func(m, n, aOff
 		part(m, n, 0, 0, 0)
 		return
 	}
-	var wg sync.WaitGroup
-	run := func(last bool, f func()) {
-		if last {
-			f()
-			return
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f()
-		}()
-	}
 	switch {
 	case m >= 4*workers:
-		for w := 0; w < workers; w++ {
-			i0, i1 := m*w/workers, m*(w+1)/workers
+		par.For(m, func(_, i0, i1 int) {
 			aOff := i0 * lda
 			if transA {
 				aOff = i0
 			}
-			run(w == workers-1, func() { part(i1-i0, n, aOff, 0, i0*ldc) })
-		}
+			part(i1-i0, n, aOff, 0, i0*ldc)
+		})
 	case n >= 16*workers:
-		for w := 0; w < workers; w++ {
-			j0, j1 := n*w/workers, n*(w+1)/workers
+		par.For(n, func(_, j0, j1 int) {
 			bOff := j0
 			if transB {
 				bOff = j0 * ldb
 			}
-			run(w == workers-1, func() { part(m, j1-j0, 0, bOff, j0) })
-		}
+			part(m, j1-j0, 0, bOff, j0)
+		})
 	default:
 		part(m, n, 0, 0, 0)
 	}
-	wg.Wait()
 }
 
 // gemmSerial is the single-goroutine multiply. It first applies beta to C,
