@@ -3,7 +3,6 @@ package ops
 import (
 	"errors"
 	"fmt"
-	"hash"
 	"math"
 
 	"github.com/chewxy/hm"
@@ -223,8 +222,6 @@ func (op *batchNormOp) String() string {
 	}
 	return fmt.Sprintf("%s{%v %v state %p}", name, op.shape, op.mode, op.st)
 }
-func (op *batchNormOp) WriteHash(h hash.Hash) { writeIdentity(h, op) }
-func (op *batchNormOp) Hashcode() uint32      { return identityHash(op) }
 
 func (op *batchNormOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) { return op.do(nil, in) }
 func (op *batchNormOp) UsePreallocDo(p gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {
@@ -355,8 +352,6 @@ func (op *batchNormParamGradOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, 
 func (op *batchNormParamGradOp) String() string {
 	return fmt.Sprintf("BatchNorm2dParamGrad{%p}", op.fwd)
 }
-func (op *batchNormParamGradOp) WriteHash(h hash.Hash) { writeIdentity(h, op) }
-func (op *batchNormParamGradOp) Hashcode() uint32      { return identityHash(op) }
 
 func (op *batchNormParamGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	return op.do(nil, in)
@@ -416,8 +411,6 @@ func (op *batchNormInputGradOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, 
 func (op *batchNormInputGradOp) String() string {
 	return fmt.Sprintf("BatchNorm2dInputGrad{%p}", op.fwd)
 }
-func (op *batchNormInputGradOp) WriteHash(h hash.Hash) { writeIdentity(h, op) }
-func (op *batchNormInputGradOp) Hashcode() uint32      { return identityHash(op) }
 
 func (op *batchNormInputGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) {
 	return op.do(nil, in)
@@ -470,9 +463,7 @@ func (op *rowOp) Type() hm.Type { return fnType(1, 2) }
 func (op *rowOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{op.cols}, nil
 }
-func (op *rowOp) String() string        { return fmt.Sprintf("Row{%d of %dx%d}", op.row, op.rows, op.cols) }
-func (op *rowOp) WriteHash(h hash.Hash) { writeIdentity(h, op) }
-func (op *rowOp) Hashcode() uint32      { return identityHash(op) }
+func (op *rowOp) String() string { return fmt.Sprintf("Row{%d of %dx%d}", op.row, op.rows, op.cols) }
 
 func (op *rowOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) { return op.do(nil, in) }
 func (op *rowOp) UsePreallocDo(p gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {

@@ -2,7 +2,6 @@ package ops
 
 import (
 	"fmt"
-	"hash"
 
 	"github.com/chewxy/hm"
 	"github.com/razorgo/razor/models/ops/blas"
@@ -226,9 +225,7 @@ func (op *conv2dOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	return op.geom.yShape(), nil
 }
 
-func (op *conv2dOp) String() string        { return fmt.Sprintf("Conv2d{%v bias %t}", op.geom, op.bias) }
-func (op *conv2dOp) WriteHash(h hash.Hash) { writeIdentity(h, op) }
-func (op *conv2dOp) Hashcode() uint32      { return identityHash(op) }
+func (op *conv2dOp) String() string { return fmt.Sprintf("Conv2d{%v bias %t}", op.geom, op.bias) }
 
 func (op *conv2dOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) { return op.do(nil, in) }
 func (op *conv2dOp) UsePreallocDo(p gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {
@@ -294,8 +291,6 @@ func (op *conv2dInputGradOp) String() string { return fmt.Sprintf("Conv2dInputGr
 func (op *conv2dInputGradOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	return op.geom.xShape(), nil
 }
-func (op *conv2dInputGradOp) WriteHash(h hash.Hash) { writeIdentity(h, op) }
-func (op *conv2dInputGradOp) Hashcode() uint32      { return identityHash(op) }
 
 func (op *conv2dInputGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) { return op.do(nil, in) }
 func (op *conv2dInputGradOp) UsePreallocDo(p gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {
@@ -328,8 +323,6 @@ func (op *conv2dWeightGradOp) String() string { return fmt.Sprintf("Conv2dWeight
 func (op *conv2dWeightGradOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	return op.geom.wShape(), nil
 }
-func (op *conv2dWeightGradOp) WriteHash(h hash.Hash) { writeIdentity(h, op) }
-func (op *conv2dWeightGradOp) Hashcode() uint32      { return identityHash(op) }
 
 func (op *conv2dWeightGradOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) { return op.do(nil, in) }
 func (op *conv2dWeightGradOp) UsePreallocDo(p gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {
@@ -363,8 +356,6 @@ func (op *channelSumOp) String() string { return fmt.Sprintf("ChannelSum{%v}", o
 func (op *channelSumOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{op.shape[1]}, nil
 }
-func (op *channelSumOp) WriteHash(h hash.Hash) { writeIdentity(h, op) }
-func (op *channelSumOp) Hashcode() uint32      { return identityHash(op) }
 
 func (op *channelSumOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) { return op.do(nil, in) }
 func (op *channelSumOp) UsePreallocDo(p gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {

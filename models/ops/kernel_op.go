@@ -3,7 +3,6 @@ package ops
 import (
 	"errors"
 	"fmt"
-	"hash"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -44,9 +43,7 @@ func (op *kernelOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	return op.out.Clone(), nil
 }
 
-func (op *kernelOp) String() string        { return op.name }
-func (op *kernelOp) WriteHash(h hash.Hash) { writeIdentity(h, op) }
-func (op *kernelOp) Hashcode() uint32      { return identityHash(op) }
+func (op *kernelOp) String() string { return op.name }
 
 func (op *kernelOp) Do(in ...gorgonia.Value) (gorgonia.Value, error) { return op.do(nil, in) }
 func (op *kernelOp) UsePreallocDo(p gorgonia.Value, in ...gorgonia.Value) (gorgonia.Value, error) {

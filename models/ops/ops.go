@@ -58,11 +58,16 @@ func fnType(result int, args ...int) hm.Type {
 
 // base answers the Op questions whose answer is the same for every op here:
 // results are buffers drawn from the pool (buffers.go) and owned by the op
-// until its graph is released, nothing
-// is computed in place, and no op calls out through cgo on gorgonia's
-// behalf (the OpenBLAS build's cgo calls are synchronous and need no
-// special scheduling).
+// until its graph is released, an op's hash is its address (below),
+// nothing is computed in place, and no op calls out through cgo on
+// gorgonia's behalf (the OpenBLAS build's cgo calls are synchronous and need
+// no special scheduling).
 type base struct{ owner }
+
+// WriteHash and Hashcode identify the op by the address of its base, which
+// lies inside the op value: see writeIdentity.
+func (b *base) WriteHash(h hash.Hash) { writeIdentity(h, b) }
+func (b *base) Hashcode() uint32      { return identityHash(b) }
 
 func (base) ReturnsPtr() bool     { return false }
 func (base) CallsExtern() bool    { return false }
@@ -77,14 +82,14 @@ func (base) OverwritesInput() int { return -1 }
 // one node, so its address keeps distinct nodes distinct; and hashing eight
 // bytes spares formatting the op's description every time gorgonia asks.
 
-// writeIdentity writes op's address to h.
+// writeIdentity writes the address op points at to h.
 func writeIdentity(h hash.Hash, op any) {
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], uint64(reflect.ValueOf(op).Pointer()))
 	h.Write(b[:])
 }
 
-// identityHash is the FNV-1a hash of op's address.
+// identityHash is the FNV-1a hash of the address op points at.
 func identityHash(op any) uint32 {
 	h := fnv.New32a()
 	writeIdentity(h, op)
