@@ -87,7 +87,8 @@ func newBranch1(in, mid, kernel, stride int, norm nn.NormCfg) (*nn.Sequential, e
 
 // Forward runs the unit: with stride 2 both branches see x; with stride 1
 // the first half of the channels passes through and branch2 transforms
-// the second. The halves are concatenated and shuffled in two groups.
+// the second. The halves are concatenated and shuffled in two groups, in
+// one op.
 func (u *shuffleUnit) Forward(b *nn.Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
 	var left, right *gorgonia.Node
 	var err error
@@ -107,11 +108,8 @@ func (u *shuffleUnit) Forward(b *nn.Binding, x *gorgonia.Node) (*gorgonia.Node, 
 			return nil, err
 		}
 	}
-	y, err := ops.ChannelConcat(left, right)
+	y, err := ops.ConcatShuffle(2, left, right)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", u.Path(), err)
-	}
-	if y, err = ops.ChannelShuffle(y, 2); err != nil {
 		return nil, fmt.Errorf("%s: %w", u.Path(), err)
 	}
 	return y, nil

@@ -134,6 +134,93 @@ func ChannelShuffle(x *gorgonia.Node, groups int) (*gorgonia.Node, error) {
 	}, x)
 }
 
+// ConcatShuffle is ChannelShuffle(ChannelConcat(xs...), groups) in one
+// pass: output channel k·groups+g is channel g·(C/groups)+k of the
+// concatenation, copied straight from the input that holds it. ShuffleNetV2
+// ends every block with it. Each input's gradient is gathered from gy in one
+// pass too, where the two ops took a shuffle and a slice.
+func ConcatShuffle(groups int, xs ...*gorgonia.Node) (*gorgonia.Node, error) {
+	if len(xs) == 0 {
+		return nil, fmt.Errorf("ConcatShuffle: no inputs")
+	}
+	offsets := make([]int, len(xs)+1)
+	for i, x := range xs {
+		if err := checkNode("ConcatShuffle", fmt.Sprintf("input %d", i), x, 4); err != nil {
+			return nil, err
+		}
+		s, s0 := x.Shape(), xs[0].Shape()
+		if s[0] != s0[0] || s[2] != s0[2] || s[3] != s0[3] {
+			return nil, fmt.Errorf("ConcatShuffle: input %d %q has shape %v, which differs from input 0's %v outside the channel axis", i, x.Name(), s, s0)
+		}
+		offsets[i+1] = offsets[i] + s[1]
+	}
+	s0 := xs[0].Shape()
+	n, hw, c := s0[0], s0[2]*s0[3], offsets[len(xs)]
+	if groups < 1 || c%groups != 0 {
+		return nil, fmt.Errorf("ConcatShuffle: %d channels cannot be shuffled in %d groups", c, groups)
+	}
+	per := c / groups
+	// from[k] is the input and channel that output channel k copies.
+	type source struct{ input, channel int }
+	from := make([]source, c)
+	for k := range from {
+		j := (k%groups)*per + k/groups
+		i := 0
+		for offsets[i+1] <= j {
+			i++
+		}
+		from[k] = source{i, j - offsets[i]}
+	}
+	out := tensor.Shape{n, c, s0[2], s0[3]}
+	return apply(&kernelOp{
+		name: fmt.Sprintf("ConcatShuffle{%v at %v groups %d}", out, offsets, groups),
+		in:   shapes(xs...),
+		out:  out,
+		kernel: func(o []float32, in [][]float32) {
+			parallel(n*c, func(_, lo, hi int) {
+				for t := lo; t < hi; t++ {
+					img, f := t/c, from[t%c]
+					ci := offsets[f.input+1] - offsets[f.input]
+					src := in[f.input][(img*ci+f.channel)*hw:]
+					copy(o[t*hw:(t+1)*hw], src[:hw])
+				}
+			})
+		},
+		diffWRT: trues(len(xs)),
+		symDiff: func(_ gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+			grads := make(gorgonia.Nodes, len(xs))
+			for i := range xs {
+				ci := offsets[i+1] - offsets[i]
+				// to[q] is the output channel input i's channel q went to.
+				to := make([]int, ci)
+				for q := range to {
+					j := offsets[i] + q
+					to[q] = (j%per)*groups + j/per
+				}
+				gs := tensor.Shape{n, ci, s0[2], s0[3]}
+				var err error
+				grads[i], err = apply(&kernelOp{
+					name: fmt.Sprintf("ConcatShuffleGrad{%v input %d of %v groups %d}", out, i, offsets, groups),
+					in:   shapes(grad),
+					out:  gs,
+					kernel: func(o []float32, in [][]float32) {
+						parallel(n*ci, func(_, lo, hi int) {
+							for t := lo; t < hi; t++ {
+								img, k := t/ci, to[t%ci]
+								copy(o[t*hw:(t+1)*hw], in[0][(img*c+k)*hw:(img*c+k+1)*hw])
+							}
+						})
+					},
+				}, grad)
+				if err != nil {
+					return nil, err
+				}
+			}
+			return grads, nil
+		},
+	}, xs...)
+}
+
 // copyChannels copies k channels per image, from channel srcFrom of src
 // (srcC channels) to channel dstFrom of dst (dstC channels).
 func copyChannels[T blas.Float](n, hw int, src []T, srcC, srcFrom int, dst []T, dstC, dstFrom, k int) {

@@ -303,11 +303,7 @@ var unaryFixtureOps = map[string]func(c *fixtureCase, x *gorgonia.Node) (*gorgon
 		if err != nil {
 			return nil, err
 		}
-		cat, err := ChannelConcat(b, a)
-		if err != nil {
-			return nil, err
-		}
-		return ChannelShuffle(cat, 2)
+		return ConcatShuffle(2, b, a) // as models run it; TestConcatShuffleMatchesTwoOps checks the two ops
 	},
 	"shuffle": func(c *fixtureCase, x *gorgonia.Node) (*gorgonia.Node, error) {
 		var p struct{ Groups int }

@@ -1,9 +1,14 @@
 package ops
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // Float64 gradient checks of every kernel besides convolution and batch
@@ -176,5 +181,52 @@ func TestNearestIndexMatchesPyTorch(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// TestConcatShuffleMatchesTwoOps checks ConcatShuffle against ChannelConcat
+// followed by ChannelShuffle, output and every input's gradient bit for bit,
+// with equal and unequal inputs and two to four groups.
+func TestConcatShuffleMatchesTwoOps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 21))
+	for _, tc := range []struct {
+		groups   int
+		channels []int
+	}{{2, []int{3, 3}}, {2, []int{2, 4}}, {3, []int{1, 4, 4}}, {4, []int{8}}, {2, []int{5, 1, 2}}} {
+		c := 0
+		for _, ci := range tc.channels {
+			c += ci
+		}
+		data := make([][]float32, len(tc.channels))
+		for i, ci := range tc.channels {
+			data[i] = randF32(rng, 2*ci*3*2)
+		}
+		gy := randF32(rng, 2*c*3*2)
+		run := func(fused bool) [][]float32 {
+			g := gorgonia.NewGraph()
+			var xs gorgonia.Nodes
+			for i, ci := range tc.channels {
+				xs = append(xs, newInput(g, fmt.Sprintf("x%d", i), tensor.Shape{2, ci, 3, 2}, slices.Clone(data[i])))
+			}
+			var y *gorgonia.Node
+			if fused {
+				y = must(t)(ConcatShuffle(tc.groups, xs...))
+			} else {
+				y = must(t)(ChannelShuffle(must(t)(ChannelConcat(xs...)), tc.groups))
+			}
+			grads := gradRun(t, must(t)(weightedSum(y, gy)), xs...)
+			return append([][]float32{valueF32(t, y)}, grads...)
+		}
+		want, got := run(false), run(true)
+		for i := range want {
+			if !slices.Equal(got[i], want[i]) {
+				t.Errorf("groups %d, inputs %v: value %d (0 the output, then the gradients) = %v, the two ops give %v", tc.groups, tc.channels, i, got[i], want[i])
+			}
+		}
+	}
+	g := gorgonia.NewGraph()
+	x := newInput(g, "x", tensor.Shape{1, 3, 2, 2}, nil)
+	if _, err := ConcatShuffle(2, x); err == nil {
+		t.Error("ConcatShuffle accepted 3 channels in 2 groups")
 	}
 }
