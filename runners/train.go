@@ -130,7 +130,43 @@ func BuildDataset(cfg *config.Config, split string) (datasets.Dataset, error) {
 	if ds.Len() == 0 {
 		return nil, fmt.Errorf("data.%s has no samples", split)
 	}
+	if split == "train" {
+		return holdOut(cfg, ds)
+	}
 	return ds, nil
+}
+
+// HoldOut is data.hold_out: how many training samples, drawn with which
+// seed, training leaves out (so a search can score candidates on them with
+// searcher.eval_split: hold_out).
+type HoldOut struct {
+	Num  int    `cfg:"num,required"`
+	Seed uint64 `cfg:"seed"`
+}
+
+// ConfigHoldOut reads data.hold_out; ok is false when it is not set.
+func ConfigHoldOut(cfg *config.Config) (h HoldOut, ok bool, err error) {
+	raw, ok := cfg.Get("data.hold_out")
+	if !ok || raw == nil {
+		return h, false, nil
+	}
+	if err := config.Decode(raw, "data.hold_out", &h); err != nil {
+		return h, false, fmt.Errorf("%w (data.hold_out is {num: N, seed: S})", err)
+	}
+	return h, true, nil
+}
+
+// holdOut leaves data.hold_out's samples out of the training set.
+func holdOut(cfg *config.Config, ds datasets.Dataset) (datasets.Dataset, error) {
+	h, ok, err := ConfigHoldOut(cfg)
+	if err != nil || !ok {
+		return ds, err
+	}
+	idx, err := datasets.HeldOutIndices(ds.Len(), h.Num, h.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("data.hold_out: %w", err)
+	}
+	return &datasets.Subset{Dataset: ds, Indices: datasets.Complement(ds.Len(), idx)}, nil
 }
 
 // BuildLoader wraps a dataset in a loader with data.samples_per_gpu and

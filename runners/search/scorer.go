@@ -3,8 +3,6 @@ package search
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"sort"
 
 	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/config"
@@ -12,9 +10,6 @@ import (
 	"github.com/razorgo/razor/mutables"
 	"github.com/razorgo/razor/runners"
 )
-
-// streamHeldOut is the PCG stream that draws a held-out split.
-const streamHeldOut = 0x4e1d0
 
 // ModelScorer scores a subnet of an algorithm's supernet on an evaluation
 // loader, handling batch norm as its mode says.
@@ -89,45 +84,67 @@ type heldOutSplit struct {
 // evalLoader builds the loader of eval_split and says what it holds.
 func evalLoader(cfg *config.Config, v any) (*datasets.Loader, string, error) {
 	switch t := v.(type) {
-	case nil, string:
-		split, _ := t.(string)
-		if split == "" {
-			split = "val"
+	case string:
+		if t == "hold_out" {
+			h, ok, err := runners.ConfigHoldOut(cfg)
+			if err != nil {
+				return nil, "", err
+			}
+			if !ok {
+				return nil, "", fmt.Errorf("searcher.eval_split hold_out scores on the training samples data.hold_out leaves out, and data.hold_out is not set; set it to {num: N, seed: S} in the supernet's config")
+			}
+			l, what, err := heldOutLoader(cfg, heldOutSplit{From: "train", Num: h.Num, Seed: h.Seed}, "data.hold_out")
+			return l, what + ", which data.hold_out leaves out of training", err
 		}
-		ds, err := runners.BuildDataset(cfg, split)
-		if err != nil {
-			return nil, "", fmt.Errorf("searcher.eval_split %s: %w", split, err)
-		}
-		l, err := runners.BuildLoader(cfg, split, ds, false, 0)
-		if err != nil {
-			return nil, "", err
-		}
-		return l, fmt.Sprintf("data.%s (%d samples)", split, ds.Len()), nil
+		return splitLoader(cfg, t)
+	case nil:
+		return splitLoader(cfg, "")
 	case map[string]any:
 		var h heldOutSplit
 		if err := config.Decode(t, "searcher.eval_split", &h); err != nil {
 			return nil, "", err
 		}
-		ds, err := heldOut(cfg, h)
-		if err != nil {
-			return nil, "", err
-		}
-		// Held-out samples are evaluated as validation data is, in
-		// batches of data.val_dataloader (else data.samples_per_gpu).
-		l, err := runners.BuildLoader(cfg, "val", ds, false, 0)
-		if err != nil {
-			return nil, "", err
-		}
-		return l, fmt.Sprintf("%d samples of data.%s drawn with seed %d", h.Num, h.From, h.Seed), nil
+		return heldOutLoader(cfg, h, "searcher.eval_split")
 	}
-	return nil, "", fmt.Errorf("searcher.eval_split must name a data split (val) or be {from: train, num: N, seed: S}, not %v", v)
+	return nil, "", fmt.Errorf("searcher.eval_split must name a data split (val), be hold_out (data.hold_out's samples) or be {from: train, num: N, seed: S}, not %v", v)
+}
+
+// splitLoader is the loader of data.<split> (data.val when split is empty).
+func splitLoader(cfg *config.Config, split string) (*datasets.Loader, string, error) {
+	if split == "" {
+		split = "val"
+	}
+	ds, err := runners.BuildDataset(cfg, split)
+	if err != nil {
+		return nil, "", fmt.Errorf("searcher.eval_split %s: %w", split, err)
+	}
+	l, err := runners.BuildLoader(cfg, split, ds, false, 0)
+	if err != nil {
+		return nil, "", err
+	}
+	return l, fmt.Sprintf("data.%s (%d samples)", split, ds.Len()), nil
+}
+
+// heldOutLoader is the loader of h's samples; key names h in errors.
+func heldOutLoader(cfg *config.Config, h heldOutSplit, key string) (*datasets.Loader, string, error) {
+	ds, err := heldOut(cfg, h, key)
+	if err != nil {
+		return nil, "", err
+	}
+	// Held-out samples are evaluated as validation data is, in batches of
+	// data.val_dataloader (else data.samples_per_gpu).
+	l, err := runners.BuildLoader(cfg, "val", ds, false, 0)
+	if err != nil {
+		return nil, "", err
+	}
+	return l, fmt.Sprintf("%d samples of data.%s drawn with seed %d", h.Num, h.From, h.Seed), nil
 }
 
 // heldOut builds h.Num samples of data.<h.From>, drawn with h.Seed and read
 // through the evaluation pipeline, so training augmentation never touches
-// a score.
-func heldOut(cfg *config.Config, h heldOutSplit) (datasets.Dataset, error) {
-	key := "searcher.eval_split"
+// a score; key names h in errors. data.hold_out's samples (key
+// data.hold_out) must leave some for training.
+func heldOut(cfg *config.Config, h heldOutSplit, key string) (datasets.Dataset, error) {
 	raw, ok := cfg.Get("data." + h.From)
 	node, isMap := raw.(map[string]any)
 	if !ok || !isMap {
@@ -149,29 +166,21 @@ func heldOut(cfg *config.Config, h heldOutSplit) (datasets.Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h.Num < 1 || h.Num > ds.Len() {
+	if key != "data.hold_out" && (h.Num < 1 || h.Num > ds.Len()) {
 		return nil, fmt.Errorf("%s.num must be between 1 and the %d samples of data.%s, got %d", key, ds.Len(), h.From, h.Num)
 	}
-	idx := rand.New(rand.NewPCG(h.Seed, streamHeldOut)).Perm(ds.Len())[:h.Num]
-	sort.Ints(idx)
-	return &subset{Dataset: ds, idx: idx}, nil
-}
-
-// subset is some samples of a dataset, in the order of idx.
-type subset struct {
-	datasets.Dataset
-	idx []int
-}
-
-// Len is the number of chosen samples.
-func (s *subset) Len() int { return len(s.idx) }
-
-// Get returns the i-th chosen sample.
-func (s *subset) Get(i int) (datasets.Sample, error) {
-	if i < 0 || i >= len(s.idx) {
-		return datasets.Sample{}, fmt.Errorf("held-out sample %d is outside [0, %d)", i, len(s.idx))
+	if key != "data.hold_out" && h.Num == ds.Len() {
+		idx := make([]int, h.Num)
+		for i := range idx {
+			idx[i] = i
+		}
+		return &datasets.Subset{Dataset: ds, Indices: idx}, nil
 	}
-	return s.Dataset.Get(s.idx[i])
+	idx, err := datasets.HeldOutIndices(ds.Len(), h.Num, h.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return &datasets.Subset{Dataset: ds, Indices: idx}, nil
 }
 
 // Score selects sub, prepares batch norm and evaluates; the supernet's

@@ -15,6 +15,7 @@ import (
 	_ "github.com/razorgo/razor/models/heads"
 	_ "github.com/razorgo/razor/models/necks"
 	"github.com/razorgo/razor/models/nn"
+	"github.com/razorgo/razor/runners"
 )
 
 const mnistSearchConfig = "../../configs/nas/spos/spos_evolution_search_shufflenetv2_mnist.yaml"
@@ -245,10 +246,65 @@ func TestHeldOutSplit(t *testing.T) {
 		{map[string]any{"from": "train"}, `searcher.eval_split: missing required key "num"`},
 		{map[string]any{"from": "train", "num": 0}, "searcher.eval_split.num must be between 1 and the 60000 samples of data.train, got 0"},
 		{map[string]any{"from": "train", "num": 5, "size": 3}, `searcher.eval_split: unknown key "size"`},
-		{5, "searcher.eval_split must name a data split (val) or be {from: train, num: N, seed: S}, not 5"},
+		{5, "searcher.eval_split must name a data split (val), be hold_out (data.hold_out's samples) or be {from: train, num: N, seed: S}, not 5"},
 	} {
 		if _, _, err := evalLoader(cfg, tc.split); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("eval_split %v: %v, want an error containing %q", tc.split, err, tc.want)
+		}
+	}
+}
+
+// TestHoldOutLeavesTrainingAndScoresSearch: with data.hold_out, training
+// reads every training sample but the held-out ones, and eval_split
+// hold_out scores on exactly those.
+func TestHoldOutLeavesTrainingAndScoresSearch(t *testing.T) {
+	cfg, _ := tinyMNIST(t, "data.hold_out.num=12", "data.hold_out.seed=3")
+	train, err := runners.BuildDataset(cfg, "train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if train.Len() != 60000-12 {
+		t.Fatalf("training set has %d samples, want 60000 - 12", train.Len())
+	}
+	trained := map[int]bool{}
+	for _, i := range train.(*datasets.Subset).Indices {
+		trained[i] = true
+	}
+	l, what, err := evalLoader(cfg, "hold_out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "12 samples of data.train drawn with seed 3, which data.hold_out leaves out of training"; what != want {
+		t.Errorf("description %q, want %q", what, want)
+	}
+	ds := l.Dataset()
+	if ds.Len() != 12 {
+		t.Fatalf("%d scoring samples, want 12", ds.Len())
+	}
+	for i := range ds.Len() {
+		s, err := datasets.Prepare(ds, i, rand.New(rand.NewPCG(0, 0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if trained[s.Index] {
+			t.Errorf("scoring sample %d (train index %d) is also a training sample", i, s.Index)
+		}
+	}
+	for _, tc := range []struct {
+		overrides []string
+		want      string
+	}{
+		{[]string{"data.hold_out=null"}, "searcher.eval_split hold_out scores on the training samples data.hold_out leaves out, and data.hold_out is not set"},
+		{[]string{"data.hold_out.num=60000"}, "data.hold_out: 60000 held-out samples of 60000: the number must be at least 1 and leave some samples"},
+		{[]string{"data.hold_out=null", "data.hold_out.seed=1"}, `data.hold_out: missing required key "num"`},
+	} {
+		cfg, _ := tinyMNIST(t, tc.overrides...)
+		_, _, err := evalLoader(cfg, "hold_out")
+		if err == nil {
+			_, err = runners.BuildDataset(cfg, "train")
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error containing %q", tc.overrides, err, tc.want)
 		}
 	}
 }

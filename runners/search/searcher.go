@@ -19,7 +19,8 @@
 //	  # razor's own keys:
 //	  bn_mode: train              # train | recalibrate | eval (default: algorithm.bn_training_mode)
 //	  recalibrate_batches: 20     # training batches per candidate, for bn_mode recalibrate
-//	  eval_split: val             # a data.<name> split, or {from: train, num: 5000, seed: 0}
+//	  eval_split: val             # a data.<name> split, hold_out (data.hold_out's samples),
+//	                              # or {from: train, num: 5000, seed: 0}
 //	  random_baseline: 20         # random subnets scored after the search (0: none)
 //
 // Every candidate meets the constraint, and no subnet is evaluated twice in
@@ -182,7 +183,9 @@ type EvalOptions struct {
 	// split (val, test), or {from: train, num: N, seed: S} for N samples of
 	// data.<from> drawn with seed S, read through the evaluation pipeline
 	// (data.val's, else data.test's) in batches of data.val_dataloader
-	// (else data.samples_per_gpu). Unset: val.
+	// (else data.samples_per_gpu); hold_out is that form for the training
+	// samples data.hold_out {num: N, seed: S} leaves out of training, so
+	// the supernet never saw what it is scored on. Unset: val.
 	EvalSplit any `cfg:"eval_split"`
 }
 
