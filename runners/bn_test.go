@@ -29,7 +29,7 @@ func TestBNPolicyModes(t *testing.T) {
 		{bnTrainingAlg{}, "eval", 0, BNEval},
 		{nil, "recalibrate", 3, BNRecalibrate},
 		{nil, "recalibrate", 0, "evaluation.recalibrate_batches must be positive for bn_mode recalibrate, got 0"},
-		{nil, "recalibrate", 1 << 20, "evaluation.recalibrate_batches 1048576 exceeds the 922 batches of data.train"},
+		{nil, "recalibrate", 1 << 20, "evaluation.recalibrate_batches 1048576 exceeds the 938 batches of data.train"},
 		{nil, "running", 0, `evaluation.bn_mode "running" is not one of train, recalibrate, eval`},
 	} {
 		p, err := NewBNPolicy(cfg, "evaluation", tc.alg, tc.mode, tc.batches, 0)

@@ -29,7 +29,7 @@ const searchMNISTConfig = "../../configs/nas/spos/spos_evolution_search_shufflen
 // bound that rejects some subnets at this width.
 var searchTinyOverrides = []string{
 	"algorithm.architecture.model.backbone.widen_factor=0.125", "algorithm.architecture.model.backbone.stem_stride=2", "data.samples_per_gpu=8",
-	"data.val_dataloader.samples_per_gpu=16", "data.hold_out.num=32", "searcher.recalibrate_batches=1",
+	"data.val_dataloader.samples_per_gpu=16", "searcher.eval_split.num=32", "searcher.recalibrate_batches=1",
 	"searcher.candidate_pool_size=4", "searcher.candidate_top_k=2", "searcher.max_epoch=3",
 	"searcher.num_mutation=1", "searcher.num_crossover=1", "searcher.random_baseline=3",
 	"searcher.constraints=flops < 4.6e5 && params < 1.4e5",
@@ -211,8 +211,8 @@ func TestSearchErrors(t *testing.T) {
 		{searchArgs(ckpt, dir, "--resume-from", filepath.Join(dir, "nothing.json")), "--resume-from " + filepath.Join(dir, "nothing.json")},
 		{searchArgs(ckpt, dir, "--cfg-options", "searcher.metrics=bbox"), `searcher.metrics "bbox": razor scores candidates by classification accuracy only`},
 		{searchArgs(ckpt, dir, "--cfg-options", "searcher.constraints=flops <"), `constraints: "flops <" is not a valid condition`},
-		{searchArgs(ckpt, dir, "--cfg-options", "data.hold_out.num=70000"), "data.hold_out: 70000 held-out samples of 60000: the number must be at least 1 and leave some samples"},
-		{searchArgs(ckpt, dir, "--cfg-options", "searcher.recalibrate_batches=8000"), "searcher.recalibrate_batches 8000 exceeds the 7496 batches of data.train"},
+		{searchArgs(ckpt, dir, "--cfg-options", "searcher.eval_split.num=70000"), "searcher.eval_split.num must be between 1 and the 60000 samples of data.train, got 70000"},
+		{searchArgs(ckpt, dir, "--cfg-options", "searcher.recalibrate_batches=8000"), "searcher.recalibrate_batches 8000 exceeds the 7500 batches of data.train"},
 		{searchArgs(ckpt, dir, "--cfg-options", "algorithm.mutable_cfg=../../configs/nas/spos/SPOS_SHUFFLENETV2_330M_IN1k_PAPER.yaml"), "algorithm.mutable_cfg fixes a subnet"},
 		{searchArgs(ckpt, dir, "--cfg-options", "searcher=null"), "the config has no searcher; set searcher.type to one of: EvolutionSearcher"},
 	}

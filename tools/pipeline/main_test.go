@@ -62,22 +62,21 @@ func idx(dims []int, data []uint8) []byte {
 }
 
 // smokeArgs shrink the shipped MNIST pipeline to seconds: a quarter-width
-// network, 64 training digits of which 32 are held out of training, 40 test
-// digits, 4 iterations per training, a 2-epoch search over 4 candidates
-// scored on the 32 held-out digits, and 3 random subnets to compare with.
+// network, 64 training and 40 test digits, 4 iterations per training, a
+// 2-epoch search over 4 candidates scored on 32 held-out training digits,
+// and 3 random subnets to compare with.
 func smokeArgs(work, data string) []string {
 	args := []string{sposPipeline, "--work-dir", work, "--cfg-options"}
 	for _, kv := range []string{
 		"algorithm.architecture.model.backbone.widen_factor=0.25", "data.samples_per_gpu=8",
 		"data.train.data_prefix=" + data, "data.val.data_prefix=" + data, "data.test.data_prefix=" + data,
 		"runner.max_iters=4", "evaluation.interval=4", "evaluation.recalibrate_batches=2", "checkpoint_config.interval=2", "log_config.interval=2",
-		"data.hold_out.num=32",
 	} {
 		args = append(args, "cfg_options."+kv)
 	}
 	for _, kv := range []string{
 		"candidate_pool_size=4", "candidate_top_k=2", "max_epoch=2", "num_mutation=2", "num_crossover=2",
-		"recalibrate_batches=2", "random_baseline=3",
+		"recalibrate_batches=2", "eval_split.num=32", "random_baseline=3",
 	} {
 		args = append(args, "steps.1.cfg_options.searcher."+kv)
 	}

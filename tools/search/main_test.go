@@ -42,7 +42,7 @@ const mnistSearch = "../../configs/nas/spos/spos_evolution_search_shufflenetv2_m
 // width (FLOPs 378k to 527k, params 124k to 143k).
 var tinyOverrides = []string{
 	"algorithm.architecture.model.backbone.widen_factor=0.125", "algorithm.architecture.model.backbone.stem_stride=2", "data.samples_per_gpu=8",
-	"data.val_dataloader.samples_per_gpu=16", "data.hold_out.num=64", "searcher.recalibrate_batches=2",
+	"data.val_dataloader.samples_per_gpu=16", "searcher.eval_split.num=64", "searcher.recalibrate_batches=2",
 	"searcher.candidate_pool_size=4", "searcher.candidate_top_k=2", "searcher.max_epoch=3",
 	"searcher.num_mutation=1", "searcher.num_crossover=1", "searcher.random_baseline=3",
 	"searcher.constraints=flops < 4.6e5 && params < 1.4e5",
