@@ -175,10 +175,8 @@ func SetPoison(on bool) bool {
 // buffers with the rest of the graph's.
 type Adder struct{ owner }
 
-var graphAdd = func() struct {
-	typ  reflect.Type
-	name string
-} {
+// graphAddType and graphAddName identify gorgonia's tensor addition op.
+var graphAddType, graphAddName = func() (reflect.Type, string) {
 	g := gorgonia.NewGraph()
 	a := gorgonia.NewVector(g, tensor.Float32, gorgonia.WithShape(2), gorgonia.WithName("a"))
 	b := gorgonia.NewVector(g, tensor.Float32, gorgonia.WithShape(2), gorgonia.WithName("b"))
@@ -186,16 +184,13 @@ var graphAdd = func() struct {
 	if err != nil {
 		panic(err)
 	}
-	return struct {
-		typ  reflect.Type
-		name string
-	}{reflect.TypeOf(sum.Op()), sum.Op().String()}
+	return reflect.TypeOf(sum.Op()), sum.Op().String()
 }()
 
 // IsGraphAdd reports whether op is gorgonia's elementwise addition of two
 // tensors (the op gorgonia.Add and gorgonia.Grad build).
 func IsGraphAdd(op gorgonia.Op) bool {
-	return reflect.TypeOf(op) == graphAdd.typ && op.String() == graphAdd.name
+	return reflect.TypeOf(op) == graphAddType && op.String() == graphAddName
 }
 
 // Add returns a + b for two float32 tensors of one shape, in a pooled

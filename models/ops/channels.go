@@ -66,22 +66,33 @@ func ChannelSplit(x *gorgonia.Node) (first, second *gorgonia.Node, err error) {
 	return first, second, nil
 }
 
-// ChannelConcat concatenates N×Ci×H×W tensors along channels, like
-// torch.cat(xs, dim=1). Each input's gradient is its slice of gy.
-func ChannelConcat(xs ...*gorgonia.Node) (*gorgonia.Node, error) {
+// concatOffsets checks that xs are N×Ci×H×W tensors agreeing outside the
+// channel axis and returns where each starts in their concatenation (and,
+// last, the total); op names the caller in errors.
+func concatOffsets(op string, xs []*gorgonia.Node) ([]int, error) {
 	if len(xs) == 0 {
-		return nil, fmt.Errorf("ChannelConcat: no inputs")
+		return nil, fmt.Errorf("%s: no inputs", op)
 	}
 	offsets := make([]int, len(xs)+1)
 	for i, x := range xs {
-		if err := checkNode("ChannelConcat", fmt.Sprintf("input %d", i), x, 4); err != nil {
+		if err := checkNode(op, fmt.Sprintf("input %d", i), x, 4); err != nil {
 			return nil, err
 		}
 		s, s0 := x.Shape(), xs[0].Shape()
 		if s[0] != s0[0] || s[2] != s0[2] || s[3] != s0[3] {
-			return nil, fmt.Errorf("ChannelConcat: input %d %q has shape %v, which differs from input 0's %v outside the channel axis", i, x.Name(), s, s0)
+			return nil, fmt.Errorf("%s: input %d %q has shape %v, which differs from input 0's %v outside the channel axis", op, i, x.Name(), s, s0)
 		}
 		offsets[i+1] = offsets[i] + s[1]
+	}
+	return offsets, nil
+}
+
+// ChannelConcat concatenates N×Ci×H×W tensors along channels, like
+// torch.cat(xs, dim=1). Each input's gradient is its slice of gy.
+func ChannelConcat(xs ...*gorgonia.Node) (*gorgonia.Node, error) {
+	offsets, err := concatOffsets("ChannelConcat", xs)
+	if err != nil {
+		return nil, err
 	}
 	s0 := xs[0].Shape()
 	n, hw, c := s0[0], s0[2]*s0[3], offsets[len(xs)]
@@ -140,19 +151,9 @@ func ChannelShuffle(x *gorgonia.Node, groups int) (*gorgonia.Node, error) {
 // ends every block with it. Each input's gradient is gathered from gy in one
 // pass too, where the two ops took a shuffle and a slice.
 func ConcatShuffle(groups int, xs ...*gorgonia.Node) (*gorgonia.Node, error) {
-	if len(xs) == 0 {
-		return nil, fmt.Errorf("ConcatShuffle: no inputs")
-	}
-	offsets := make([]int, len(xs)+1)
-	for i, x := range xs {
-		if err := checkNode("ConcatShuffle", fmt.Sprintf("input %d", i), x, 4); err != nil {
-			return nil, err
-		}
-		s, s0 := x.Shape(), xs[0].Shape()
-		if s[0] != s0[0] || s[2] != s0[2] || s[3] != s0[3] {
-			return nil, fmt.Errorf("ConcatShuffle: input %d %q has shape %v, which differs from input 0's %v outside the channel axis", i, x.Name(), s, s0)
-		}
-		offsets[i+1] = offsets[i] + s[1]
+	offsets, err := concatOffsets("ConcatShuffle", xs)
+	if err != nil {
+		return nil, err
 	}
 	s0 := xs[0].Shape()
 	n, hw, c := s0[0], s0[2]*s0[3], offsets[len(xs)]

@@ -219,6 +219,16 @@ func bnForwardWith(t *testing.T, c *fixtureCase, bn func(x, gamma, beta *gorgoni
 	return y, gradRun(t, must(t)(weightedSum(y, gy)), x, gamma, beta)
 }
 
+// expectBN compares a batch norm's output and its gradients with respect to
+// x, gamma and beta with the fixture's y, gx, ggamma and gbeta.
+func expectBN(t *testing.T, c *fixtureCase, y *gorgonia.Node, grads [][]float32) {
+	t.Helper()
+	c.expect(t, "y", valueF32(t, y))
+	c.expect(t, "gx", grads[0])
+	c.expect(t, "ggamma", grads[1])
+	c.expect(t, "gbeta", grads[2])
+}
+
 func fixtureBatchNormTrain(t *testing.T, c *fixtureCase) {
 	st := bnState(t, c, "running_mean0", "running_var0")
 	c.ints(t, "num_batches_tracked0", &st.NumBatchesTracked)
@@ -227,10 +237,7 @@ func fixtureBatchNormTrain(t *testing.T, c *fixtureCase) {
 	c.expect(t, "running_mean1", st.RunningMean.Float32s())
 	c.expect(t, "running_var1", st.RunningVar.Float32s())
 	y, grads := bnForward(t, c, st, BNTrain, "x", "gy")
-	c.expect(t, "y", valueF32(t, y))
-	c.expect(t, "gx", grads[0])
-	c.expect(t, "ggamma", grads[1])
-	c.expect(t, "gbeta", grads[2])
+	expectBN(t, c, y, grads)
 	c.expect(t, "running_mean2", st.RunningMean.Float32s())
 	c.expect(t, "running_var2", st.RunningVar.Float32s())
 	var want int64
@@ -250,10 +257,7 @@ func fixtureBatchNormReLU(t *testing.T, c *fixtureCase) {
 	mode := map[string]BatchNormMode{"train": BNTrain, "eval": BNEval}[p.Mode]
 	st := bnState(t, c, "running_mean0", "running_var0")
 	y, grads := bnForwardWith(t, c, BatchNorm2dReLU, st, mode, "x", "gy")
-	c.expect(t, "y", valueF32(t, y))
-	c.expect(t, "gx", grads[0])
-	c.expect(t, "ggamma", grads[1])
-	c.expect(t, "gbeta", grads[2])
+	expectBN(t, c, y, grads)
 	c.expect(t, "running_mean", st.RunningMean.Float32s())
 	c.expect(t, "running_var", st.RunningVar.Float32s())
 }
@@ -261,10 +265,7 @@ func fixtureBatchNormReLU(t *testing.T, c *fixtureCase) {
 func fixtureBatchNormEval(t *testing.T, c *fixtureCase) {
 	st := bnState(t, c, "running_mean", "running_var")
 	y, grads := bnForward(t, c, st, BNEval, "x", "gy")
-	c.expect(t, "y", valueF32(t, y))
-	c.expect(t, "gx", grads[0])
-	c.expect(t, "ggamma", grads[1])
-	c.expect(t, "gbeta", grads[2])
+	expectBN(t, c, y, grads)
 	c.expect(t, "running_mean", st.RunningMean.Float32s())
 	c.expect(t, "running_var", st.RunningVar.Float32s())
 	if st.NumBatchesTracked != 0 {

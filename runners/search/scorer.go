@@ -93,7 +93,7 @@ func evalLoader(cfg *config.Config, v any) (*datasets.Loader, string, error) {
 			if !ok {
 				return nil, "", fmt.Errorf("searcher.eval_split hold_out scores on the training samples data.hold_out leaves out, and data.hold_out is not set; set it to {num: N, seed: S} in the supernet's config")
 			}
-			l, what, err := heldOutLoader(cfg, heldOutSplit{From: "train", Num: h.Num, Seed: h.Seed}, "data.hold_out")
+			l, what, err := heldOutLoader(cfg, heldOutSplit{From: "train", Num: h.Num, Seed: h.Seed}, "data.hold_out", true)
 			return l, what + ", which data.hold_out leaves out of training", err
 		}
 		return splitLoader(cfg, t)
@@ -104,7 +104,7 @@ func evalLoader(cfg *config.Config, v any) (*datasets.Loader, string, error) {
 		if err := config.Decode(t, "searcher.eval_split", &h); err != nil {
 			return nil, "", err
 		}
-		return heldOutLoader(cfg, h, "searcher.eval_split")
+		return heldOutLoader(cfg, h, "searcher.eval_split", false)
 	}
 	return nil, "", fmt.Errorf("searcher.eval_split must name a data split (val), be hold_out (data.hold_out's samples) or be {from: train, num: N, seed: S}, not %v", v)
 }
@@ -125,9 +125,10 @@ func splitLoader(cfg *config.Config, split string) (*datasets.Loader, string, er
 	return l, fmt.Sprintf("data.%s (%d samples)", split, ds.Len()), nil
 }
 
-// heldOutLoader is the loader of h's samples; key names h in errors.
-func heldOutLoader(cfg *config.Config, h heldOutSplit, key string) (*datasets.Loader, string, error) {
-	ds, err := heldOut(cfg, h, key)
+// heldOutLoader is the loader of h's samples; key names h in errors and
+// leaveSome is as in heldOut.
+func heldOutLoader(cfg *config.Config, h heldOutSplit, key string, leaveSome bool) (*datasets.Loader, string, error) {
+	ds, err := heldOut(cfg, h, key, leaveSome)
 	if err != nil {
 		return nil, "", err
 	}
@@ -142,9 +143,9 @@ func heldOutLoader(cfg *config.Config, h heldOutSplit, key string) (*datasets.Lo
 
 // heldOut builds h.Num samples of data.<h.From>, drawn with h.Seed and read
 // through the evaluation pipeline, so training augmentation never touches
-// a score; key names h in errors. data.hold_out's samples (key
-// data.hold_out) must leave some for training.
-func heldOut(cfg *config.Config, h heldOutSplit, key string) (datasets.Dataset, error) {
+// a score; key names h in errors. With leaveSome (data.hold_out's samples)
+// h must leave some samples out, for training.
+func heldOut(cfg *config.Config, h heldOutSplit, key string, leaveSome bool) (datasets.Dataset, error) {
 	raw, ok := cfg.Get("data." + h.From)
 	node, isMap := raw.(map[string]any)
 	if !ok || !isMap {
@@ -166,10 +167,10 @@ func heldOut(cfg *config.Config, h heldOutSplit, key string) (datasets.Dataset, 
 	if err != nil {
 		return nil, err
 	}
-	if key != "data.hold_out" && (h.Num < 1 || h.Num > ds.Len()) {
+	if !leaveSome && (h.Num < 1 || h.Num > ds.Len()) {
 		return nil, fmt.Errorf("%s.num must be between 1 and the %d samples of data.%s, got %d", key, ds.Len(), h.From, h.Num)
 	}
-	if key != "data.hold_out" && h.Num == ds.Len() {
+	if !leaveSome && h.Num == ds.Len() {
 		idx := make([]int, h.Num)
 		for i := range idx {
 			idx[i] = i
