@@ -76,7 +76,7 @@ func TestInlineMutableCfg(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := alg.Subnet(); got["stage_2_block_7"] != "shuffle_xception" || got["stage_3_block_0"] != "shuffle_3x3" {
+	if got := alg.(algorithms.OneShot).Subnet(); got["stage_2_block_7"] != "shuffle_xception" || got["stage_3_block_0"] != "shuffle_3x3" {
 		t.Fatalf("subnet %v", got)
 	}
 }

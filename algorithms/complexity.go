@@ -31,15 +31,9 @@ type Complexity struct {
 	Layers []nn.Cost
 }
 
-// scope is what an algorithm's FLOPs cover.
-type scope struct {
-	// backboneOnly counts the backbone without its last layer and without
-	// batch norm, as mmrazor's DetNAS.
-	backboneOnly bool
-}
-
-func (s scope) describe() string {
-	if s.backboneOnly {
+// describe says what the scope counts.
+func (s Scope) describe() string {
+	if s.BackboneOnly {
 		return "backbone only, without its last layer; BN not counted (DetNAS)"
 	}
 	return "whole model: backbone, neck and head (SPOS)"
@@ -58,7 +52,7 @@ func under(path, prefix string) bool {
 
 // Complexity counts sub (nil: the fixed subnet, or the whole supernet) at
 // shape (nil: input_shape) and restores the previous selection.
-func (a *oneShot) Complexity(sub mutables.Subnet, shape []int) (*Complexity, error) {
+func (a *OneShotBase) Complexity(sub mutables.Subnet, shape []int) (*Complexity, error) {
 	if shape == nil {
 		shape = a.inputShape
 	}
@@ -103,7 +97,7 @@ func (a *oneShot) Complexity(sub mutables.Subnet, shape []int) (*Complexity, err
 	model := a.Model()
 	prefix, exclude := model.Path(), ""
 	var err error
-	if a.scope.backboneOnly {
+	if a.scope.BackboneOnly {
 		bb := model.Backbone()
 		prefix = bb.Path()
 		if ll, ok := bb.(lastLayered); ok && ll.LastLayer() != nil {
@@ -118,7 +112,7 @@ func (a *oneShot) Complexity(sub mutables.Subnet, shape []int) (*Complexity, err
 	}
 	inScope := func(path string) bool { return under(path, prefix) && (exclude == "" || !under(path, exclude)) }
 	for _, cost := range b.Costs() {
-		if !inScope(cost.Path) || (a.scope.backboneOnly && cost.Type == "BatchNorm2d") {
+		if !inScope(cost.Path) || (a.scope.BackboneOnly && cost.Type == "BatchNorm2d") {
 			continue
 		}
 		c.FLOPs += cost.FLOPs

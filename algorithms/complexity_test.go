@@ -26,7 +26,7 @@ func TestComplexityEqualsReference(t *testing.T) {
 	published := readSubnet(t, detnasPaper, detSuper.Space())
 	cases := []struct {
 		name     string
-		alg      algorithms.Algorithm
+		alg      algorithms.OneShot
 		sub      mutables.Subnet
 		shape    []int
 		fixture  string

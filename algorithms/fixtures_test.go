@@ -41,7 +41,7 @@ var smallOverrides = []string{
 }
 
 // build loads a config with overrides and builds its algorithm.
-func build(t testing.TB, file string, overrides ...string) algorithms.Algorithm {
+func build(t testing.TB, file string, overrides ...string) algorithms.OneShot {
 	t.Helper()
 	cfg, err := config.Load(file, config.Options{Overrides: overrides})
 	if err != nil {
@@ -51,7 +51,7 @@ func build(t testing.TB, file string, overrides ...string) algorithms.Algorithm 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return alg
+	return alg.(algorithms.OneShot)
 }
 
 // readSubnet reads a shipped subnet file against alg's space.

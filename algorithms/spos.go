@@ -1,6 +1,7 @@
 package algorithms
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 
@@ -36,8 +37,19 @@ type OneShotOptions struct {
 // Defaults sets mmrazor's input_shape (3, 224, 224).
 func (o *OneShotOptions) Defaults() { o.InputShape = []int{3, 224, 224} }
 
-// oneShot is what SPOS and DetNAS share: everything but the FLOPs scope.
-type oneShot struct {
+// OneShotBase is what one-shot algorithms share: the architecture and
+// mutator, the search space, mutable_cfg and retraining, a training step
+// that trains one uniformly drawn path per iteration (or the fixed one),
+// evaluation over fixed subnets, and FLOPs over a scope. SPOS and DetNAS
+// embed it; so does a contributor's variant (a FairNAS-style step, say),
+// which calls Init from its constructor and overrides what differs:
+//
+//	type FairNAS struct{ algorithms.OneShotBase }
+//
+//	func (a *FairNAS) TrainStep(ctx context.Context, b *models.Batch, rng *rand.Rand) ([]algorithms.NamedValue, error) {
+//		... // its own draw, then algorithms.ForwardBackward(a.Model(), b)
+//	}
+type OneShotBase struct {
 	nn.Base
 	arch       Architecture
 	mutator    mutables.Mutator
@@ -46,12 +58,19 @@ type oneShot struct {
 	retraining bool
 	bnTraining bool
 	inputShape []int
-	scope      scope
+	scope      Scope
 }
 
-// init wires the architecture and mutator, prepares the search space and
-// applies mutable_cfg and retraining.
-func (a *oneShot) init(o OneShotOptions, sc scope) error {
+// Scope is what a one-shot algorithm's FLOPs and parameters cover.
+type Scope struct {
+	// BackboneOnly counts the backbone without its last layer and without
+	// batch norm, as mmrazor's DetNAS; false counts the whole model (SPOS).
+	BackboneOnly bool
+}
+
+// Init wires the architecture and mutator, prepares the search space and
+// applies mutable_cfg and retraining; FLOPs will cover sc.
+func (a *OneShotBase) Init(o OneShotOptions, sc Scope) error {
 	if o.Distiller != nil {
 		return fmt.Errorf("distiller is not supported; set it to null")
 	}
@@ -136,13 +155,13 @@ func checkShape(s []int, what string) error {
 }
 
 // Model is the network being searched or trained.
-func (a *oneShot) Model() models.Model { return a.arch.Model() }
+func (a *OneShotBase) Model() models.Model { return a.arch.Model() }
 
 // Mutator is the algorithm's mutator, nil without one.
-func (a *oneShot) Mutator() mutables.Mutator { return a.mutator }
+func (a *OneShotBase) Mutator() mutables.Mutator { return a.mutator }
 
 // Space is the search space, nil without a mutator or when retraining.
-func (a *oneShot) Space() *mutables.Space {
+func (a *OneShotBase) Space() *mutables.Space {
 	if a.retraining {
 		return nil
 	}
@@ -150,7 +169,7 @@ func (a *oneShot) Space() *mutables.Space {
 }
 
 // Subnet is mutable_cfg's subnet, nil in supernet mode.
-func (a *oneShot) Subnet() mutables.Subnet {
+func (a *OneShotBase) Subnet() mutables.Subnet {
 	if a.fixed == nil {
 		return nil
 	}
@@ -158,7 +177,7 @@ func (a *oneShot) Subnet() mutables.Subnet {
 }
 
 // SetSubnet selects the ops of the next forward passes.
-func (a *oneShot) SetSubnet(sub mutables.Subnet) error {
+func (a *OneShotBase) SetSubnet(sub mutables.Subnet) error {
 	if a.mutator == nil {
 		return fmt.Errorf("the model has no searchable blocks, so there is no subnet to set")
 	}
@@ -166,7 +185,7 @@ func (a *oneShot) SetSubnet(sub mutables.Subnet) error {
 }
 
 // SampleSubnet draws and selects a uniform random subnet.
-func (a *oneShot) SampleSubnet(rng *rand.Rand) (mutables.Subnet, error) {
+func (a *OneShotBase) SampleSubnet(rng *rand.Rand) (mutables.Subnet, error) {
 	if a.mutator == nil {
 		return nil, fmt.Errorf("the model has no searchable blocks, so there is no subnet to sample")
 	}
@@ -181,27 +200,54 @@ func (a *oneShot) SampleSubnet(rng *rand.Rand) (mutables.Subnet, error) {
 }
 
 // Retraining reports whether only the fixed subnet's ops exist.
-func (a *oneShot) Retraining() bool { return a.retraining }
+func (a *OneShotBase) Retraining() bool { return a.retraining }
 
 // BNTrainingMode is the config's bn_training_mode.
-func (a *oneShot) BNTrainingMode() bool { return a.bnTraining }
+func (a *OneShotBase) BNTrainingMode() bool { return a.bnTraining }
 
 // InputShape is the (C, H, W) shape FLOPs are counted at by default.
-func (a *oneShot) InputShape() []int { return append([]int(nil), a.inputShape...) }
+func (a *OneShotBase) InputShape() []int { return append([]int(nil), a.inputShape...) }
 
 // InitWeights initialises the model (after the mutator built every op).
-func (a *oneShot) InitWeights(rng *rand.Rand) error {
+func (a *OneShotBase) InitWeights(rng *rand.Rand) error {
 	if wi, ok := a.Model().(models.WeightInitializer); ok {
 		return wi.InitWeights(rng)
 	}
 	return nil
 }
 
+// TrainStep draws a path uniformly from rng when training the supernet
+// (one op per block), keeps the fixed path otherwise, and runs
+// ForwardBackward on it.
+func (a *OneShotBase) TrainStep(_ context.Context, batch *models.Batch, rng *rand.Rand) ([]NamedValue, error) {
+	if a.Space() != nil && a.fixed == nil {
+		if _, err := a.SampleSubnet(rng); err != nil {
+			return nil, err
+		}
+	}
+	return ForwardBackward(a.Model(), batch)
+}
+
+// EvalSubnets is nil for a fixed subnet (it is evaluated as it is) and n
+// subnets drawn from the space with their own seed otherwise, the same set
+// at every evaluation and in every run with that seed.
+func (a *OneShotBase) EvalSubnets(n int, seed uint64) []mutables.Subnet {
+	if a.Space() == nil || a.fixed != nil {
+		return nil
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5ca1ab1e))
+	out := make([]mutables.Subnet, n)
+	for i := range out {
+		out[i] = a.space.Sample(rng)
+	}
+	return out
+}
+
 // SPOS is Single Path One-Shot NAS (mmrazor's SPOS): the supernet trains
 // one uniformly drawn path per iteration, the search scores subnets by
 // accuracy, and FLOPs cover the whole model.
 type SPOS struct {
-	oneShot
+	OneShotBase
 }
 
 // DetNAS is SPOS with a detector (mmrazor's DetNAS): FLOPs cover the
@@ -209,13 +255,13 @@ type SPOS struct {
 // because mmrazor converts the backbone's SyncBN into a class mmcv's
 // counter does not know.
 type DetNAS struct {
-	oneShot
+	OneShotBase
 }
 
 // NewSPOS builds SPOS.
 func NewSPOS(o OneShotOptions) (*SPOS, error) {
 	a := &SPOS{}
-	if err := a.init(o, scope{}); err != nil {
+	if err := a.Init(o, Scope{}); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -224,7 +270,7 @@ func NewSPOS(o OneShotOptions) (*SPOS, error) {
 // NewDetNAS builds DetNAS.
 func NewDetNAS(o OneShotOptions) (*DetNAS, error) {
 	a := &DetNAS{}
-	if err := a.init(o, scope{backboneOnly: true}); err != nil {
+	if err := a.Init(o, Scope{BackboneOnly: true}); err != nil {
 		return nil, err
 	}
 	return a, nil

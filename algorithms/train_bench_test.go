@@ -7,10 +7,10 @@ import (
 
 	"gorgonia.org/tensor"
 
+	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/models"
 	"github.com/razorgo/razor/models/nn"
 	"github.com/razorgo/razor/models/ops"
-	"github.com/razorgo/razor/runners"
 	"github.com/razorgo/razor/runners/optim"
 )
 
@@ -58,7 +58,7 @@ func BenchmarkSupernetStep(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				total, err := runners.SumLosses(losses)
+				total, err := algorithms.SumLosses(losses)
 				if err != nil {
 					b.Fatal(err)
 				}

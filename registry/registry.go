@@ -23,8 +23,9 @@ import (
 )
 
 // Scopes are the OpenMMLab scope prefixes accepted in front of a type name
-// (`mmcls.ImageClassifier`), so configs translated from mmrazor read the same.
-var Scopes = []string{"mmcls", "mmdet", "mmrazor", "mmcv", "mmengine", "mmpretrain", "razor"}
+// (`mmcls.ImageClassifier`, `torch.SGD`), so configs translated from mmrazor
+// read the same.
+var Scopes = []string{"mmcls", "mmdet", "mmrazor", "mmcv", "mmengine", "mmpretrain", "razor", "torch"}
 
 // Registry holds the named builders of one kind of component, T.
 type Registry[T any] struct {
@@ -219,6 +220,24 @@ func (r *Registry[T]) Build(node any, path string, defaults map[string]any) (T, 
 		return zero, err
 	}
 	return e.build(m, path)
+}
+
+// Supported checks the type a top-level section names (runner.type,
+// optimizer.type) before it is built: a name nothing registers is one
+// error saying so, with the registered names and the closest one. A node
+// without a string type passes; Build reports it.
+func (r *Registry[T]) Supported(node any, path string) error {
+	m, _ := node.(map[string]any)
+	name, ok := m["type"].(string)
+	if !ok || r.Has(name) {
+		return nil
+	}
+	names := r.Names()
+	hint := ""
+	if c := closestFold(name, names); c != "" {
+		hint = fmt.Sprintf(" (did you mean %q?)", c)
+	}
+	return fmt.Errorf("%s.type %q is not supported%s; use one of the registered %s types: %s", orTop(path), name, hint, r.kind, strings.Join(names, ", "))
 }
 
 // lookup resolves a possibly scoped name or alias to its entry.

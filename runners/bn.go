@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/config"
 	"github.com/razorgo/razor/datasets"
 	"github.com/razorgo/razor/models"
@@ -40,7 +41,7 @@ type BNPolicy struct {
 // asks for bn_training_mode, else BNEval), drawing recalibration batches
 // from cfg's training data in an order fixed by seed. key names the config
 // section in errors (evaluation, searcher).
-func NewBNPolicy(cfg *config.Config, key string, alg Algorithm, mode string, batches int, seed uint64) (*BNPolicy, error) {
+func NewBNPolicy(cfg *config.Config, key string, alg algorithms.Algorithm, mode string, batches int, seed uint64) (*BNPolicy, error) {
 	if mode == "" {
 		mode = BNEval
 		if a, ok := alg.(interface{ BNTrainingMode() bool }); ok && a.BNTrainingMode() {
@@ -74,7 +75,7 @@ func NewBNPolicy(cfg *config.Config, key string, alg Algorithm, mode string, bat
 
 // EvalBNPolicy is the policy of cfg's evaluation.bn_mode and
 // evaluation.recalibrate_batches, for scoring a supernet's subnets.
-func EvalBNPolicy(cfg *config.Config, alg Algorithm, seed uint64) (*BNPolicy, error) {
+func EvalBNPolicy(cfg *config.Config, alg algorithms.Algorithm, seed uint64) (*BNPolicy, error) {
 	var ec EvaluationConfig
 	if cfg.Has("evaluation") {
 		if err := cfg.Decode("evaluation", &ec); err != nil {

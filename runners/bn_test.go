@@ -4,11 +4,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/config"
 )
 
 // bnTrainingAlg is an Algorithm that asks for bn_training_mode.
-type bnTrainingAlg struct{ Algorithm }
+type bnTrainingAlg struct{ algorithms.Algorithm }
 
 func (bnTrainingAlg) BNTrainingMode() bool { return true }
 
@@ -19,7 +20,7 @@ func TestBNPolicyModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		alg     Algorithm
+		alg     algorithms.Algorithm
 		mode    string
 		batches int
 		want    string // the mode, or an error's text

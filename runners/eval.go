@@ -6,22 +6,21 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"strings"
 	"time"
 
+	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/datasets"
-	"github.com/razorgo/razor/datasets/metrics"
 	"github.com/razorgo/razor/models"
 	"github.com/razorgo/razor/mutables"
 )
 
 // Evaluator scores an algorithm's current path on a validation loader.
 type Evaluator struct {
-	Alg    Algorithm
+	Alg    algorithms.Algorithm
 	Loader *datasets.Loader
-	// Metric is "accuracy" (top-1/top-5, in percent as mmcls reports).
-	Metric string
+	// Metric is what each evaluation builds its metric from.
+	Metric MetricSpec
 	// Progress, when set, receives a progress bar while evaluating.
 	Progress io.Writer
 	// BN, when set, prepares batch norm for each subnet EvaluateSubnets
@@ -30,18 +29,15 @@ type Evaluator struct {
 }
 
 // Evaluate runs the current path in eval mode over the whole loader and
-// returns the metrics (accuracy_top-1, accuracy_top-5).
+// returns the metric's values (accuracy_top-1, accuracy_top-5 ...).
 func (e *Evaluator) Evaluate(ctx context.Context) ([]NamedValue, error) {
-	if e.Metric != "accuracy" {
-		return nil, fmt.Errorf("evaluation.metric %q is not supported for classification; use accuracy", e.Metric)
+	metric, err := e.Metric.Build()
+	if err != nil {
+		return nil, err
 	}
 	model := e.Alg.Model()
 	model.SetTraining(false)
 	defer model.SetTraining(true)
-	acc, err := metrics.NewAccuracy(1, 5)
-	if err != nil {
-		return nil, err
-	}
 	bar := newProgressBar(e.Progress, e.Loader.Len())
 	for batch, err := range e.Loader.Epoch(ctx, 0) {
 		if err != nil {
@@ -51,24 +47,17 @@ func (e *Evaluator) Evaluate(ctx context.Context) ([]NamedValue, error) {
 		if err != nil {
 			return nil, err
 		}
-		if in.Labels == nil {
-			return nil, fmt.Errorf("the validation pipeline must collect gt_label to compute accuracy")
-		}
 		res, err := models.Predict(model, in)
 		if err != nil {
 			return nil, err
 		}
-		if err := acc.Update(res.Scores, in.Labels); err != nil {
+		if err := metric.Process(in, res); err != nil {
 			return nil, err
 		}
 		bar.step(batch.Len())
 	}
 	bar.finish()
-	vals, err := acc.Values()
-	if err != nil {
-		return nil, err
-	}
-	return []NamedValue{{"accuracy_top-1", 100 * vals[0]}, {"accuracy_top-5", 100 * vals[1]}}, nil
+	return metric.Compute()
 }
 
 // EvaluateSubnets scores each subnet in turn and returns, for every metric,
@@ -76,22 +65,26 @@ func (e *Evaluator) Evaluate(ctx context.Context) ([]NamedValue, error) {
 // count. Evaluating one drawn path, as the reference does, measures noise;
 // a fixed, seeded set of paths measures the supernet.
 func (e *Evaluator) EvaluateSubnets(ctx context.Context, subnets []mutables.Subnet) ([]NamedValue, error) {
-	restore := e.Alg.Subnet()
+	alg, err := algorithms.AsOneShot(e.Alg, "evaluating subnets")
+	if err != nil {
+		return nil, err
+	}
+	restore := alg.Subnet()
 	defer func() {
 		if restore != nil {
-			e.Alg.SetSubnet(restore)
+			alg.SetSubnet(restore)
 		}
 	}()
 	var names []string
 	sums := map[string][]float64{}
 	for _, s := range subnets {
-		if err := e.Alg.SetSubnet(s); err != nil {
+		if err := alg.SetSubnet(s); err != nil {
 			return nil, err
 		}
 		undo := func() {}
 		if e.BN != nil {
 			var err error
-			if undo, err = e.BN.Prepare(ctx, e.Alg.Model()); err != nil {
+			if undo, err = e.BN.Prepare(ctx, alg.Model()); err != nil {
 				return nil, err
 			}
 		}
@@ -110,9 +103,9 @@ func (e *Evaluator) EvaluateSubnets(ctx context.Context, subnets []mutables.Subn
 	var out []NamedValue
 	for _, n := range names {
 		mean, std := meanStd(sums[n])
-		out = append(out, NamedValue{n, mean}, NamedValue{n + "_std", std})
+		out = append(out, NamedValue{Name: n, Value: mean}, NamedValue{Name: n + "_std", Value: std})
 	}
-	return append(out, NamedValue{"num_subnets", float64(len(subnets))}), nil
+	return append(out, NamedValue{Name: "num_subnets", Value: float64(len(subnets))}), nil
 }
 
 func meanStd(xs []float64) (float64, float64) {
@@ -133,7 +126,9 @@ func meanStd(xs []float64) (float64, float64) {
 
 // EvalHook evaluates every Interval iterations (or epochs) and at the end of
 // training, logs the metrics and, with SaveBest, keeps the best checkpoint
-// as best_<metric>_iter_N (LOW priority, after the checkpoint hook).
+// as best_<metric>_iter_N (LOW priority, after the checkpoint hook). The
+// `evaluation:` mapping builds it (type EvalHook); Provision readies its
+// evaluator on the run's validation data.
 type EvalHook struct {
 	Eval *Evaluator
 	// Interval counts iterations, or epochs when ByEpoch.
@@ -144,9 +139,51 @@ type EvalHook struct {
 	// Subnets, when set, are evaluated in turn and summarized (a supernet).
 	Subnets []mutables.Subnet
 
+	opts     EvaluationConfig
 	best     float64
 	bestPath string
 	has      bool
+}
+
+// newEvalHook checks the `evaluation:` options; Provision builds the rest.
+func newEvalHook(o EvaluationConfig) (*EvalHook, error) {
+	if o.Interval < 0 {
+		return nil, fmt.Errorf("interval must not be negative, got %d", o.Interval)
+	}
+	h := &EvalHook{Interval: o.Interval, SaveBest: o.SaveBest, opts: o}
+	if o.ByEpoch != nil {
+		h.ByEpoch = *o.ByEpoch
+	}
+	return h, nil
+}
+
+// Provision builds the evaluator on the run's validation data (data.val)
+// with the configured metric; for a supernet, the subnets every
+// evaluation averages over and how their batch norm is prepared.
+func (h *EvalHook) Provision(env *Env) error {
+	spec, err := ParseMetricSpec(h.opts.Metric, h.opts.MetricOptions, "evaluation.metric")
+	if err != nil {
+		return err
+	}
+	valSet, err := BuildDataset(env.Config, "val")
+	if err != nil {
+		return err
+	}
+	loader, err := BuildLoader(env.Config, "val", valSet, false, 0)
+	if err != nil {
+		return err
+	}
+	h.Eval = &Evaluator{Alg: env.Alg, Loader: loader, Metric: spec, Progress: env.Terminal}
+	oneShot, ok := env.Alg.(algorithms.OneShot)
+	if !ok || oneShot.EvalSubnets(1, env.Seed) == nil {
+		return nil
+	}
+	if h.opts.NumSubnets <= 0 {
+		return fmt.Errorf("evaluation.num_subnets must be positive for a supernet, got %d", h.opts.NumSubnets)
+	}
+	h.Subnets = oneShot.EvalSubnets(h.opts.NumSubnets, env.Seed)
+	h.Eval.BN, err = NewBNPolicy(env.Config, "evaluation", env.Alg, h.opts.BNMode, h.opts.RecalibrateBatches, env.Seed)
+	return err
 }
 
 // Priority is LOW.
@@ -232,6 +269,9 @@ func (h *EvalHook) evaluate(r *Runner, iterDone, epochDone, innerDone int) error
 	if h.SaveBest == "" {
 		return nil
 	}
+	if h.SaveBest == "auto" && len(vals) > 0 {
+		h.SaveBest = vals[0].Name
+	}
 	for _, v := range vals {
 		if v.Name != h.SaveBest {
 			continue
@@ -262,17 +302,6 @@ func names(vs []NamedValue) string {
 		out = append(out, v.Name)
 	}
 	return strings.Join(out, ", ")
-}
-
-// FixedSubnets draws n subnets from the space with their own seed, the same
-// set at every evaluation and in every run with that seed.
-func FixedSubnets(space *mutables.Space, n int, seed uint64) []mutables.Subnet {
-	rng := rand.New(rand.NewPCG(seed, 0x5ca1ab1e))
-	out := make([]mutables.Subnet, n)
-	for i := range out {
-		out[i] = space.Sample(rng)
-	}
-	return out
 }
 
 // progressBar draws mmcv-style progress on a terminal writer.

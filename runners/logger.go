@@ -40,7 +40,7 @@ func (b *LogBuffer) Averages() []NamedValue {
 	out := make([]NamedValue, 0, len(b.order))
 	for _, k := range b.order {
 		if b.count[k] > 0 {
-			out = append(out, NamedValue{k, b.sum[k] / float64(b.count[k])})
+			out = append(out, NamedValue{Name: k, Value: b.sum[k] / float64(b.count[k])})
 		}
 	}
 	return out
@@ -207,15 +207,21 @@ func formatETA(sec float64) string {
 }
 
 // LoggerHook writes a log line every Interval iterations (and at the end of
-// an epoch), with the averages of the values logged since the last line.
+// an epoch), with the averages of the values logged since the last line:
+// to the terminal and the text log, and as a JSON line to the .log.json
+// file, as mmcv's TextLoggerHook (the type name it is registered under).
 type LoggerHook struct {
-	Interval int
+	Interval int `cfg:"interval"`
 	// IgnoreLast skips the leftover iterations at the end of an epoch.
-	IgnoreLast bool
+	IgnoreLast bool `cfg:"ignore_last"`
 
 	start     time.Time
 	startIter int
 }
+
+// Defaults log every 10 iterations, as mmcv's; unlike mmcv's default, the
+// leftover iterations at the end of an epoch are logged too.
+func (h *LoggerHook) Defaults() { h.Interval = 10 }
 
 // Priority is VERY_LOW, as mmcv's logger hooks.
 func (h *LoggerHook) Priority() int { return PriorityVeryLow }
@@ -287,8 +293,8 @@ func (h *LoggerHook) log(r *Runner, iter int) error {
 		fmt.Fprintf(&sb, ", %s: %.4f", v.Name, v.Value)
 	}
 	r.Log.Printf("%s", sb.String())
-	fields := append([]NamedValue{{"data_time", dataTime}}, rest...)
-	fields = append(fields, NamedValue{"time", timeAvg})
+	fields := append([]NamedValue{{Name: "data_time", Value: dataTime}}, rest...)
+	fields = append(fields, NamedValue{Name: "time", Value: timeAvg})
 	return r.Log.Record(fields, map[string]any{
 		"mode": "train", "epoch": r.Epoch + 1, "iter": iterField(r, iter), "lr": roundLR(lr), "memory": mem,
 	})

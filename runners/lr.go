@@ -10,7 +10,7 @@ import (
 type LrConfig struct {
 	// Policy is poly, step, CosineAnnealing or fixed (case-insensitive, as
 	// mmcv looks up `<Policy>LrUpdaterHook`).
-	Policy string `cfg:"policy,required"`
+	Policy string `cfg:"policy"`
 	// ByEpoch updates the lr once per epoch from the epoch count instead of
 	// every iteration from the iteration count.
 	ByEpoch bool `cfg:"by_epoch"`

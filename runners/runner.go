@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/models/nn"
 	"github.com/razorgo/razor/runners/checkpoint"
 	"github.com/razorgo/razor/runners/optim"
@@ -31,11 +32,9 @@ type StepResult struct {
 	NumSamples int
 }
 
-// NamedValue is one logged number.
-type NamedValue struct {
-	Name  string
-	Value float64
-}
+// NamedValue is one logged number (the algorithms package's, so a training
+// step's values pass through unchanged).
+type NamedValue = algorithms.NamedValue
 
 // Task is what a runner trains.
 type Task interface {
@@ -63,14 +62,19 @@ type Runner struct {
 	// Task is what is trained.
 	Task Task
 	// Optimizer steps the task's parameters.
-	Optimizer *optim.SGD
+	Optimizer optim.Optimizer
 	// WorkDir receives logs and checkpoints.
 	WorkDir string
 	// Seed derives every iteration's random source.
 	Seed uint64
-	// ByEpoch selects the epoch-based loop (EpochBasedRunner).
+	// Loop drives the iterations (runner.type: IterBasedRunner,
+	// EpochBasedRunner or a registered one); nil runs the built-in loop
+	// ByEpoch selects.
+	Loop Loop
+	// ByEpoch tells hooks that the run counts epochs (EpochBasedRunner).
 	ByEpoch bool
-	// MaxIters and MaxEpochs bound the run (one of them, by ByEpoch).
+	// MaxIters and MaxEpochs bound the run (one of them, by ByEpoch; an
+	// epoch-based loop sets MaxIters from the epoch length).
 	MaxIters, MaxEpochs int
 	// Meta is copied into every checkpoint (config text, subnet ...).
 	Meta checkpoint.Meta
@@ -89,7 +93,13 @@ type Runner struct {
 	// Buffer accumulates logged values between two log lines.
 	Buffer *LogBuffer
 
-	hooks []Hook
+	hooks []registered
+}
+
+// registered is a hook with the priority it runs at.
+type registered struct {
+	hook     Hook
+	priority int
 }
 
 // Hook priorities, as mmcv's: lower runs first.
@@ -129,14 +139,24 @@ type StatefulHook interface {
 	LoadState(json.RawMessage) error
 }
 
-// Register adds a hook.
-func (r *Runner) Register(h Hook) {
-	r.hooks = append(r.hooks, h)
-	sort.SliceStable(r.hooks, func(i, j int) bool { return r.hooks[i].Priority() < r.hooks[j].Priority() })
+// Register adds a hook at its own priority.
+func (r *Runner) Register(h Hook) { r.RegisterAt(h, h.Priority()) }
+
+// RegisterAt adds a hook at priority, whatever its own (custom_hooks'
+// priority key); among equal priorities hooks run in registration order.
+func (r *Runner) RegisterAt(h Hook, priority int) {
+	r.hooks = append(r.hooks, registered{h, priority})
+	sort.SliceStable(r.hooks, func(i, j int) bool { return r.hooks[i].priority < r.hooks[j].priority })
 }
 
 // Hooks lists the registered hooks in the order they run.
-func (r *Runner) Hooks() []Hook { return append([]Hook(nil), r.hooks...) }
+func (r *Runner) Hooks() []Hook {
+	out := make([]Hook, len(r.hooks))
+	for i, h := range r.hooks {
+		out[i] = h.hook
+	}
+	return out
+}
 
 // IterRNG is the random source of iteration iter: a pure function of the
 // seed and the iteration, so a resumed run draws what an uninterrupted run
@@ -165,13 +185,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	var err error
-	if r.ByEpoch {
-		err = r.runEpochs(ctx)
-	} else {
-		err = r.runIters(ctx)
+	loop := r.Loop
+	if loop == nil {
+		loop = builtinLoop(r.ByEpoch)
 	}
-	if err != nil {
+	if err := loop.Run(ctx, r); err != nil {
 		return err
 	}
 	return r.call(func(h Hook) error {
@@ -182,63 +200,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	})
 }
 
-func (r *Runner) runIters(ctx context.Context) error {
-	for r.Iter < r.MaxIters {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := r.iteration(ctx); err != nil {
-			return err
-		}
-		r.Iter++
-		r.Epoch = r.Task.Epoch()
-	}
-	return nil
-}
-
-func (r *Runner) runEpochs(ctx context.Context) error {
-	per := r.Task.BatchesPerEpoch()
-	if per <= 0 {
-		return fmt.Errorf("the training data gives no batch per epoch; use more samples or drop_last: false")
-	}
-	r.MaxIters = r.MaxEpochs * per
-	for r.Epoch < r.MaxEpochs {
-		if r.InnerIter == 0 {
-			if err := r.call(func(h Hook) error {
-				if x, ok := h.(BeforeTrainEpochHook); ok {
-					return x.BeforeTrainEpoch(r)
-				}
-				return nil
-			}); err != nil {
-				return err
-			}
-		}
-		for r.InnerIter < per {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := r.iteration(ctx); err != nil {
-				return err
-			}
-			r.InnerIter++
-			r.Iter++
-		}
-		if err := r.call(func(h Hook) error {
-			if x, ok := h.(AfterTrainEpochHook); ok {
-				return x.AfterTrainEpoch(r)
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		r.Epoch++
-		r.InnerIter = 0
-	}
-	return nil
-}
-
-// iteration runs the hooks and one training step.
-func (r *Runner) iteration(ctx context.Context) error {
+// TrainIter runs iteration r.Iter: the hooks before it, one training step
+// and the hooks after it. A Loop calls it and then advances r.Iter (and
+// r.InnerIter in an epoch).
+func (r *Runner) TrainIter(ctx context.Context) error {
 	if !r.ByEpoch {
 		r.InnerIter = r.Iter % max(1, r.Task.BatchesPerEpoch())
 	}
@@ -267,20 +232,19 @@ func (r *Runner) iteration(ctx context.Context) error {
 	}
 	r.Buffer.Add("data_time", r.Task.DataTime().Seconds(), 1)
 	timed := false
-	if err := r.call(func(h Hook) error {
+	for _, h := range r.hooks {
 		// The iteration's time covers the step and the hooks up to NORMAL
 		// priority (optimizer, checkpoint), not evaluation or logging, as
 		// mmcv's IterTimerHook (LOW, registered first) measures it.
-		if !timed && h.Priority() >= PriorityLow {
+		if !timed && h.priority >= PriorityLow {
 			r.Buffer.Add("time", time.Since(start).Seconds(), 1)
 			timed = true
 		}
-		if x, ok := h.(AfterTrainIterHook); ok {
-			return x.AfterTrainIter(r)
+		if x, ok := h.hook.(AfterTrainIterHook); ok {
+			if err := x.AfterTrainIter(r); err != nil {
+				return err
+			}
 		}
-		return nil
-	}); err != nil {
-		return err
 	}
 	if !timed {
 		r.Buffer.Add("time", time.Since(start).Seconds(), 1)
@@ -288,9 +252,29 @@ func (r *Runner) iteration(ctx context.Context) error {
 	return nil
 }
 
+// BeginEpoch runs the hooks before epoch r.Epoch.
+func (r *Runner) BeginEpoch() error {
+	return r.call(func(h Hook) error {
+		if x, ok := h.(BeforeTrainEpochHook); ok {
+			return x.BeforeTrainEpoch(r)
+		}
+		return nil
+	})
+}
+
+// EndEpoch runs the hooks after epoch r.Epoch.
+func (r *Runner) EndEpoch() error {
+	return r.call(func(h Hook) error {
+		if x, ok := h.(AfterTrainEpochHook); ok {
+			return x.AfterTrainEpoch(r)
+		}
+		return nil
+	})
+}
+
 func (r *Runner) call(f func(Hook) error) error {
 	for _, h := range r.hooks {
-		if err := f(h); err != nil {
+		if err := f(h.hook); err != nil {
 			return err
 		}
 	}
@@ -311,7 +295,7 @@ func (r *Runner) SaveCheckpoint(dir, name string, iterDone, epochDone, innerDone
 	}
 	meta.Extra["inner_iter"] = json.RawMessage(strconv.Itoa(innerDone))
 	for _, h := range r.hooks {
-		if s, ok := h.(StatefulHook); ok {
+		if s, ok := h.hook.(StatefulHook); ok {
 			b, err := s.State()
 			if err != nil {
 				return "", fmt.Errorf("saving the state of hook %s: %w", s.Name(), err)
@@ -342,7 +326,7 @@ func (r *Runner) Resume(path string) error {
 		}
 	}
 	for _, h := range r.hooks {
-		if s, ok := h.(StatefulHook); ok {
+		if s, ok := h.hook.(StatefulHook); ok {
 			if b, ok := m.Extra["hook:"+s.Name()]; ok {
 				if err := s.LoadState(b); err != nil {
 					return fmt.Errorf("resume from %s: hook %s: %w", path, s.Name(), err)

@@ -90,7 +90,7 @@ func (m *twoPath) TrainStep(_ context.Context, iter int, rng *rand.Rand) (StepRe
 		v = math.NaN()
 	}
 	m.losses[iter] = v
-	return StepResult{Values: []NamedValue{{"loss", v}}, NumSamples: 8}, nil
+	return StepResult{Values: []NamedValue{{Name: "loss", Value: v}}, NumSamples: 8}, nil
 }
 
 // stopAt simulates a kill: it fails the run after a given iteration.

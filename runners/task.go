@@ -5,46 +5,22 @@ import (
 	"fmt"
 	"iter"
 	"math/rand/v2"
-	"strings"
 	"time"
 
-	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/datasets"
 	"github.com/razorgo/razor/models"
 	"github.com/razorgo/razor/models/nn"
-	"github.com/razorgo/razor/mutables"
 )
 
-// Algorithm is what the training loop needs of a NAS algorithm (SPOS,
-// DetNAS) or of a plain model: the network, and for a supernet the space to
-// draw a path from every iteration.
-type Algorithm interface {
-	// Module is the root of every weight the run trains and checkpoints
-	// (mmrazor's keys: architecture.model.*).
-	nn.Module
-	// Model is the network the algorithm trains.
-	Model() models.Model
-	// Space is the search space, nil for a network with nothing to search.
-	Space() *mutables.Space
-	// Subnet is the fixed subnet (retraining or a chosen path), nil while
-	// training a supernet.
-	Subnet() mutables.Subnet
-	// SetSubnet selects the path the next forward passes use.
-	SetSubnet(mutables.Subnet) error
-	// SampleSubnet draws a path uniformly from the space and selects it.
-	SampleSubnet(rng *rand.Rand) (mutables.Subnet, error)
-	// InitWeights draws the initial weights.
-	InitWeights(rng *rand.Rand) error
-}
-
-// ModelTask trains an Algorithm's model on batches from a loader: each step
-// draws a path when training a supernet (one op per block, uniformly, from
-// the iteration's rng), builds the path's graph, sums the loss terms and
-// back-propagates.
+// ModelTask trains an algorithm on batches from a loader: each step hands
+// the next batch and the iteration's rng to the algorithm's TrainStep,
+// which draws a path or not, runs the forward and backward passes and
+// makes any update of its own.
 type ModelTask struct {
-	Alg    Algorithm
+	Alg    algorithms.Algorithm
 	Loader *datasets.Loader
 
 	ctx      context.Context
@@ -55,7 +31,7 @@ type ModelTask struct {
 }
 
 // NewModelTask trains alg's model on loader's batches.
-func NewModelTask(ctx context.Context, alg Algorithm, loader *datasets.Loader) *ModelTask {
+func NewModelTask(ctx context.Context, alg algorithms.Algorithm, loader *datasets.Loader) *ModelTask {
 	return &ModelTask{Alg: alg, Loader: loader, ctx: ctx}
 }
 
@@ -106,92 +82,15 @@ func (t *ModelTask) TrainStep(ctx context.Context, it int, rng *rand.Rand) (Step
 		return StepResult{}, err
 	}
 	t.epoch = batch.Epoch
-	if t.Alg.Space() != nil && t.Alg.Subnet() == nil {
-		if _, err := t.Alg.SampleSubnet(rng); err != nil {
-			return StepResult{}, err
-		}
-	}
-	model := t.Alg.Model()
-	model.SetTraining(true)
 	in, err := ToModelBatch(batch)
 	if err != nil {
 		return StepResult{}, err
 	}
-	bind := nn.NewBinding()
-	defer bind.Release()
-	losses, err := model.ForwardTrain(bind, in)
+	vals, err := t.Alg.TrainStep(ctx, in, rng)
 	if err != nil {
 		return StepResult{}, err
 	}
-	total, err := SumLosses(losses)
-	if err != nil {
-		return StepResult{}, err
-	}
-	if err := bind.Backward(total); err != nil {
-		return StepResult{}, err
-	}
-	if err := bind.Run(); err != nil {
-		return StepResult{}, err
-	}
-	var out StepResult
-	out.NumSamples = batch.Len()
-	for _, l := range losses {
-		v, err := Scalar(l.Node)
-		if err != nil {
-			return StepResult{}, fmt.Errorf("%s: %w", l.Name, err)
-		}
-		out.Values = append(out.Values, NamedValue{l.Name, v})
-	}
-	v, err := Scalar(total)
-	if err != nil {
-		return StepResult{}, err
-	}
-	out.Values = append(out.Values, NamedValue{"loss", v})
-	return out, nil
-}
-
-// SumLosses adds every term whose name contains "loss", as mmcv's
-// _parse_losses does; other terms (accuracies) are only logged.
-func SumLosses(ls models.Losses) (*gorgonia.Node, error) {
-	var total *gorgonia.Node
-	for _, l := range ls {
-		if !strings.Contains(l.Name, "loss") {
-			continue
-		}
-		if total == nil {
-			total = l.Node
-			continue
-		}
-		s, err := gorgonia.Add(total, l.Node)
-		if err != nil {
-			return nil, fmt.Errorf("summing %s: %w", l.Name, err)
-		}
-		total = s
-	}
-	if total == nil {
-		return nil, fmt.Errorf("the model returned no loss term (names must contain \"loss\")")
-	}
-	return total, nil
-}
-
-// Scalar reads a scalar node's value after the graph has run.
-func Scalar(n *gorgonia.Node) (float64, error) {
-	switch v := n.Value().(type) {
-	case *gorgonia.F32:
-		return float64(float32(*v)), nil
-	case *gorgonia.F64:
-		return float64(*v), nil
-	case *tensor.Dense:
-		if v.Size() == 1 {
-			switch d := v.Data().(type) {
-			case []float32:
-				return float64(d[0]), nil
-			case float32:
-				return float64(d), nil
-			}
-		}
-	}
-	return 0, fmt.Errorf("expected a scalar value, got %T", n.Value())
+	return StepResult{Values: vals, NumSamples: batch.Len()}, nil
 }
 
 // ToModelBatch converts a collated data batch into model inputs.

@@ -11,8 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/config"
 	"github.com/razorgo/razor/datasets"
+	"github.com/razorgo/razor/models/nn"
 	"github.com/razorgo/razor/runners/checkpoint"
 	"github.com/razorgo/razor/runners/optim"
 )
@@ -37,50 +39,15 @@ type TrainOptions struct {
 	Out io.Writer
 }
 
-// OptimizerConfig is the `optimizer` mapping.
-type OptimizerConfig struct {
-	Type         string           `cfg:"type,required"`
-	LR           float64          `cfg:"lr,required"`
-	Momentum     float64          `cfg:"momentum"`
-	Dampening    float64          `cfg:"dampening"`
-	WeightDecay  float64          `cfg:"weight_decay"`
-	Nesterov     bool             `cfg:"nesterov"`
-	ParamwiseCfg *optim.Paramwise `cfg:"paramwise_cfg"`
-}
-
-// OptimizerHookConfig is the `optimizer_config` mapping.
-type OptimizerHookConfig struct {
-	GradClip *GradClip `cfg:"grad_clip"`
-	// ZeroGradToNone (razor's) clears gradients to none after each step, so
-	// ops off the next sampled path are not moved. The default, false, is
-	// mmcv 1.x on torch 1.x (the reference): gradients are zero-filled, and
-	// every op ever sampled keeps moving with its momentum and decay. A
-	// supernet learns markedly faster that way (README, "What the small
-	// recipe needed").
-	ZeroGradToNone bool `cfg:"zero_grad_to_none"`
-	// Type is accepted for mmcv configs (OptimizerHook is the only one).
-	Type string `cfg:"type"`
-}
-
-// RunnerConfig is the `runner` mapping.
-type RunnerConfig struct {
-	Type      string `cfg:"type,required"`
-	MaxIters  int    `cfg:"max_iters"`
-	MaxEpochs int    `cfg:"max_epochs"`
-}
-
-// LogConfig is the `log_config` mapping.
-type LogConfig struct {
-	Interval int              `cfg:"interval"`
-	Hooks    []map[string]any `cfg:"hooks"`
-}
-
-// EvaluationConfig is the `evaluation` mapping.
+// EvaluationConfig is the `evaluation` mapping, the options of EvalHook.
 type EvaluationConfig struct {
-	Interval int    `cfg:"interval"`
-	Metric   any    `cfg:"metric"`
-	SaveBest string `cfg:"save_best"`
-	ByEpoch  *bool  `cfg:"by_epoch"`
+	Interval int `cfg:"interval"`
+	// Metric names the metric (a name or a list of one, as mmcv writes);
+	// MetricOptions are its keys (mmcls's metric_options).
+	Metric        any    `cfg:"metric"`
+	MetricOptions any    `cfg:"metric_options"`
+	SaveBest      string `cfg:"save_best"`
+	ByEpoch       *bool  `cfg:"by_epoch"`
 	// NumSubnets (razor's) is how many fixed, seeded subnets a supernet's
 	// evaluation averages over.
 	NumSubnets int `cfg:"num_subnets"`
@@ -95,22 +62,42 @@ type EvaluationConfig struct {
 	Start any `cfg:"start"`
 }
 
-// BuildOptimizer builds the optimizer over alg's parameters.
-func BuildOptimizer(cfg *config.Config, alg Algorithm) (*optim.SGD, error) {
-	var oc OptimizerConfig
-	if err := cfg.Decode("optimizer", &oc); err != nil {
-		return nil, err
+// Defaults evaluate every interval and average a supernet over 5 subnets.
+func (c *EvaluationConfig) Defaults() {
+	c.Interval = 1
+	c.NumSubnets = 5
+}
+
+// BuildOptimizer builds the config's optimizer over the parameters alg's
+// runner steps: all of them but those the algorithm updates itself
+// (algorithms.SelfOptimized).
+func BuildOptimizer(cfg *config.Config, alg algorithms.Algorithm) (optim.Optimizer, error) {
+	node, ok := cfg.Get("optimizer")
+	if !ok || node == nil {
+		return nil, fmt.Errorf("the config has no optimizer; set optimizer.type to one of: %s", strings.Join(optim.Optimizers.Names(), ", "))
 	}
-	if t := strings.TrimPrefix(strings.TrimPrefix(oc.Type, "torch."), "mmcv."); t != "SGD" {
-		return nil, fmt.Errorf("optimizer.type %q is not supported; use SGD", oc.Type)
+	return optim.Build(node, "optimizer", RunnerParameters(alg))
+}
+
+// RunnerParameters are the parameters of alg the runner's optimizer steps:
+// every one but those the algorithm updates itself.
+func RunnerParameters(alg algorithms.Algorithm) []*nn.Param {
+	params := alg.NamedParameters()
+	so, ok := alg.(algorithms.SelfOptimized)
+	if !ok {
+		return params
 	}
-	opt, err := optim.NewSGD(alg.NamedParameters(), optim.SGDConfig{
-		LR: oc.LR, Momentum: oc.Momentum, Dampening: oc.Dampening, WeightDecay: oc.WeightDecay, Nesterov: oc.Nesterov,
-	}, oc.ParamwiseCfg)
-	if err != nil {
-		return nil, fmt.Errorf("optimizer: %w", err)
+	own := map[string]bool{}
+	for _, n := range so.SelfOptimized() {
+		own[n] = true
 	}
-	return opt, nil
+	out := params[:0:0]
+	for _, p := range params {
+		if !own[p.Name()] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // BuildDataset builds data.<split> with test_mode set for val and test.
@@ -198,7 +185,7 @@ func BuildLoader(cfg *config.Config, split string, ds datasets.Dataset, shuffle 
 }
 
 // Train runs a training job for alg as the config describes.
-func Train(ctx context.Context, cfg *config.Config, alg Algorithm, opts TrainOptions) error {
+func Train(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, opts TrainOptions) error {
 	out := opts.Out
 	if out == nil {
 		out = os.Stdout
@@ -243,24 +230,19 @@ func Train(ctx context.Context, cfg *config.Config, alg Algorithm, opts TrainOpt
 	}
 	log.Printf("Set random seed to %d, deterministic: %v", seed, opts.Deterministic)
 
-	var rc RunnerConfig
-	if err := cfg.Decode("runner", &rc); err != nil {
+	runnerNode, ok := cfg.Get("runner")
+	if !ok || runnerNode == nil {
+		return fmt.Errorf("the config has no runner; set runner.type to one of: %s", strings.Join(Loops.Names(), ", "))
+	}
+	if err := Loops.Supported(runnerNode, "runner"); err != nil {
 		return err
 	}
-	byEpoch := false
-	switch strings.TrimPrefix(rc.Type, "mmcv.") {
-	case "IterBasedRunner":
-		if rc.MaxIters <= 0 {
-			return fmt.Errorf("runner.max_iters must be positive for IterBasedRunner, got %d", rc.MaxIters)
-		}
-	case "EpochBasedRunner":
-		if rc.MaxEpochs <= 0 {
-			return fmt.Errorf("runner.max_epochs must be positive for EpochBasedRunner, got %d", rc.MaxEpochs)
-		}
-		byEpoch = true
-	default:
-		return fmt.Errorf("runner.type %q is not supported; use IterBasedRunner or EpochBasedRunner", rc.Type)
+	loop, err := Loops.Build(runnerNode, "runner", nil)
+	if err != nil {
+		return err
 	}
+	byEpoch := loop.ByEpoch()
+	maxIters, maxEpochs := loop.Bounds()
 
 	trainSet, err := BuildDataset(cfg, "train")
 	if err != nil {
@@ -281,22 +263,21 @@ func Train(ctx context.Context, cfg *config.Config, alg Algorithm, opts TrainOpt
 	if text, err := cfg.YAML(false); err == nil {
 		meta.Config = string(text)
 	}
-	if sub := alg.Subnet(); sub != nil {
-		meta.Subnet = map[string]string(sub)
+	if oneShot, ok := alg.(algorithms.OneShot); ok {
+		if sub := oneShot.Subnet(); sub != nil {
+			meta.Subnet = map[string]string(sub)
+		}
 	}
 	meta.Extra["seed"], _ = json.Marshal(seed)
-	r := &Runner{Task: task, Optimizer: opt, WorkDir: workDir, Seed: seed, ByEpoch: byEpoch,
-		MaxIters: rc.MaxIters, MaxEpochs: rc.MaxEpochs, Meta: meta, Log: log}
+	r := &Runner{Task: task, Optimizer: opt, WorkDir: workDir, Seed: seed, Loop: loop, ByEpoch: byEpoch,
+		MaxIters: maxIters, MaxEpochs: maxEpochs, Meta: meta, Log: log}
 
-	if err := registerTrainingHooks(cfg, r, byEpoch); err != nil {
-		return err
+	env := &Env{Config: cfg, Alg: alg, WorkDir: workDir, Seed: seed, ByEpoch: byEpoch}
+	if f, ok := out.(*os.File); ok && isTerminal(f) {
+		env.Terminal = out
 	}
-	if !opts.NoValidate && cfg.Has("evaluation") && cfg.Has("data.val") {
-		h, err := buildEvalHook(cfg, alg, byEpoch, seed, out)
-		if err != nil {
-			return err
-		}
-		r.Register(h)
+	if err := ConfigHooks(cfg, r, env, !opts.NoValidate); err != nil {
+		return err
 	}
 
 	if err := alg.InitWeights(rand.New(rand.NewPCG(seed, 0x1417))); err != nil {
@@ -316,7 +297,7 @@ func Train(ctx context.Context, cfg *config.Config, alg Algorithm, opts TrainOpt
 		}
 		log.Printf("load checkpoint from %s: %s", from, rep)
 	}
-	log.Printf("Start running, work_dir: %s, max: %d %s", workDir, map[bool]int{true: rc.MaxEpochs, false: rc.MaxIters}[byEpoch], map[bool]string{true: "epochs", false: "iters"}[byEpoch])
+	log.Printf("Start running, work_dir: %s, max: %d %s", workDir, map[bool]int{true: maxEpochs, false: maxIters}[byEpoch], map[bool]string{true: "epochs", false: "iters"}[byEpoch])
 	return r.Run(ctx)
 }
 
@@ -324,119 +305,6 @@ func Train(ctx context.Context, cfg *config.Config, alg Algorithm, opts TrainOpt
 // (mmrazor's and razor's keys: architecture.model.*) and a plain model
 // checkpoint (mmcls/mmdet keys: backbone.*, head.*).
 var DefaultLoadRules = []checkpoint.PrefixRule{{From: "architecture.", To: "architecture."}, {From: "", To: "architecture.model."}}
-
-// registerTrainingHooks adds the lr, optimizer, checkpoint and logger hooks
-// as mmcv's register_training_hooks does, with IterBasedRunner's defaults
-// (by_epoch false) for iteration-based runs.
-func registerTrainingHooks(cfg *config.Config, r *Runner, byEpoch bool) error {
-	if cfg.Has("lr_config") {
-		var lc LrConfig
-		lc.Defaults()
-		lc.ByEpoch = byEpoch
-		if err := cfg.Decode("lr_config", &lc); err != nil {
-			return err
-		}
-		s, err := NewLrSchedule(lc)
-		if err != nil {
-			return err
-		}
-		r.Register(&LrUpdaterHook{Schedule: s})
-	}
-	var oh OptimizerHookConfig
-	if v, ok := cfg.Get("optimizer_config"); ok && v != nil {
-		if err := config.Decode(v, "optimizer_config", &oh); err != nil {
-			return err
-		}
-	}
-	r.Register(&OptimizerHook{GradClip: oh.GradClip, ZeroToNone: oh.ZeroGradToNone})
-	ch := &CheckpointHook{}
-	ch.Defaults()
-	ch.ByEpoch = byEpoch
-	if v, ok := cfg.Get("checkpoint_config"); ok && v != nil {
-		if err := config.Decode(v, "checkpoint_config", ch); err != nil {
-			return err
-		}
-	}
-	r.Register(ch)
-	lh := &LoggerHook{Interval: 50}
-	if v, ok := cfg.Get("log_config"); ok && v != nil {
-		var lc LogConfig
-		lc.Interval = 50
-		if err := config.Decode(v, "log_config", &lc); err != nil {
-			return err
-		}
-		for i, h := range lc.Hooks {
-			if t, _ := h["type"].(string); t != "TextLoggerHook" && t != "mmcv.TextLoggerHook" {
-				return fmt.Errorf("log_config.hooks.%d.type %q is not supported; use TextLoggerHook (it writes the text and JSON logs)", i, h["type"])
-			}
-		}
-		lh.Interval = lc.Interval
-	}
-	r.Register(lh)
-	return nil
-}
-
-// buildEvalHook builds the validation loader and evaluation hook.
-func buildEvalHook(cfg *config.Config, alg Algorithm, byEpoch bool, seed uint64, out io.Writer) (*EvalHook, error) {
-	var ec EvaluationConfig
-	ec.Interval = 1
-	ec.NumSubnets = 5
-	if err := cfg.Decode("evaluation", &ec); err != nil {
-		return nil, err
-	}
-	metric, err := ConfigMetric(cfg)
-	if err != nil {
-		return nil, err
-	}
-	valSet, err := BuildDataset(cfg, "val")
-	if err != nil {
-		return nil, err
-	}
-	loader, err := BuildLoader(cfg, "val", valSet, false, 0)
-	if err != nil {
-		return nil, err
-	}
-	h := &EvalHook{Eval: &Evaluator{Alg: alg, Loader: loader, Metric: metric}, Interval: ec.Interval, ByEpoch: byEpoch, SaveBest: ec.SaveBest}
-	if ec.ByEpoch != nil {
-		h.ByEpoch = *ec.ByEpoch
-	}
-	if h.SaveBest == "auto" {
-		h.SaveBest = "accuracy_top-1"
-	}
-	if f, ok := out.(*os.File); ok && isTerminal(f) {
-		h.Eval.Progress = out
-	}
-	if alg.Space() != nil && alg.Subnet() == nil {
-		if ec.NumSubnets <= 0 {
-			return nil, fmt.Errorf("evaluation.num_subnets must be positive for a supernet, got %d", ec.NumSubnets)
-		}
-		h.Subnets = FixedSubnets(alg.Space(), ec.NumSubnets, seed)
-		if h.Eval.BN, err = NewBNPolicy(cfg, "evaluation", alg, ec.BNMode, ec.RecalibrateBatches, seed); err != nil {
-			return nil, err
-		}
-	}
-	return h, nil
-}
-
-// ConfigMetric is the config's evaluation.metric, a name or a list of one
-// (mmcv writes both), accuracy when unset.
-func ConfigMetric(cfg *config.Config) (string, error) {
-	v, ok := cfg.Get("evaluation.metric")
-	if !ok || v == nil {
-		return "accuracy", nil
-	}
-	switch m := v.(type) {
-	case string:
-		return m, nil
-	case []any:
-		if len(m) == 1 {
-			if s, ok := m[0].(string); ok {
-				return s, nil
-			}
-		}
-	}
-	return "", fmt.Errorf("evaluation.metric must name one metric, not %v", v)
-}
 
 // isTerminal reports whether f is a character device (a terminal).
 func isTerminal(f *os.File) bool {

@@ -45,10 +45,14 @@ func Run(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, opts
 	if err != nil {
 		return nil, err
 	}
-	if alg.Space() == nil {
+	oneShot, err := algorithms.AsOneShot(alg, "a search")
+	if err != nil {
+		return nil, err
+	}
+	if oneShot.Space() == nil {
 		return nil, fmt.Errorf("the algorithm has nothing to search (no mutator, or retraining a fixed subnet); search a supernet config")
 	}
-	if alg.Subnet() != nil {
+	if oneShot.Subnet() != nil {
 		return nil, fmt.Errorf("algorithm.mutable_cfg fixes a subnet, but a search scores subnets of the whole supernet; set algorithm.mutable_cfg to null")
 	}
 	out := opts.Out
@@ -95,8 +99,8 @@ func Run(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, opts
 	}
 	log.Printf("scoring candidates by %s", scorer.Description)
 	env := &Env{
-		Space:   alg.Space(),
-		Measure: func(sub mutables.Subnet) (Cost, error) { return measure(alg, sub) },
+		Space:   oneShot.Space(),
+		Measure: func(sub mutables.Subnet) (Cost, error) { return measure(oneShot, sub) },
 		Scorer:  scorer,
 		WorkDir: workDir,
 		Seed:    seed,
@@ -107,7 +111,7 @@ func Run(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, opts
 }
 
 // measure counts sub over the algorithm's scope at its input_shape.
-func measure(alg algorithms.Algorithm, sub mutables.Subnet) (Cost, error) {
+func measure(alg algorithms.OneShot, sub mutables.Subnet) (Cost, error) {
 	c, err := alg.Complexity(sub, nil)
 	if err != nil {
 		return Cost{}, err

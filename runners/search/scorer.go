@@ -3,6 +3,7 @@ package search
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/config"
@@ -14,7 +15,7 @@ import (
 // ModelScorer scores a subnet of an algorithm's supernet on an evaluation
 // loader, handling batch norm as its mode says.
 type ModelScorer struct {
-	alg  algorithms.Algorithm
+	alg  algorithms.OneShot
 	eval *runners.Evaluator
 	// bn prepares each candidate's batch norm; recalibration uses the
 	// first batches of the training loader's epoch 0, the same for every
@@ -32,6 +33,10 @@ func NewScorer(cfg *config.Config, alg algorithms.Algorithm, o EvalOptions, seed
 	if err := o.Check(); err != nil {
 		return nil, fmt.Errorf("searcher: %w", err)
 	}
+	oneShot, err := algorithms.AsOneShot(alg, "a search")
+	if err != nil {
+		return nil, err
+	}
 	metric, err := searchMetric(cfg, o.Metrics)
 	if err != nil {
 		return nil, err
@@ -40,38 +45,37 @@ func NewScorer(cfg *config.Config, alg algorithms.Algorithm, o EvalOptions, seed
 	if err != nil {
 		return nil, err
 	}
-	s := &ModelScorer{alg: alg, eval: &runners.Evaluator{Alg: alg, Loader: loader, Metric: metric}}
+	s := &ModelScorer{alg: oneShot, eval: &runners.Evaluator{Alg: alg, Loader: loader, Metric: metric}}
 	if s.bn, err = runners.NewBNPolicy(cfg, "searcher", alg, o.BNMode, o.RecalibrateBatches, seed); err != nil {
 		return nil, err
 	}
-	s.Description = fmt.Sprintf("%s on %s, %s", metric, what, s.bn.Describe())
+	s.Description = fmt.Sprintf("%s on %s, %s", metric.Name, what, s.bn.Describe())
 	return s, nil
 }
 
 // searchMetric reads searcher.metrics (a name or a list of one), falling
-// back to evaluation.metric.
-func searchMetric(cfg *config.Config, v any) (string, error) {
-	m := ""
+// back to evaluation.metric, with evaluation.metric_options.
+func searchMetric(cfg *config.Config, v any) (runners.MetricSpec, error) {
 	switch t := v.(type) {
 	case nil:
-		var err error
-		if m, err = runners.ConfigMetric(cfg); err != nil {
-			return "", err
-		}
+		return runners.ConfigMetricSpec(cfg)
 	case string:
-		m = t
 	case []any:
 		if len(t) == 1 {
-			m, _ = t[0].(string)
+			if _, ok := t[0].(string); ok {
+				break
+			}
 		}
+		return runners.MetricSpec{}, fmt.Errorf("searcher.metrics must name one metric, such as accuracy, not %v", v)
+	default:
+		return runners.MetricSpec{}, fmt.Errorf("searcher.metrics must name one metric, such as accuracy, not %v", v)
 	}
-	if m == "" {
-		return "", fmt.Errorf("searcher.metrics must name one metric, such as accuracy, not %v", v)
+	opts, _ := cfg.Get("evaluation.metric_options")
+	spec, err := runners.ParseMetricSpec(v, opts, "searcher.metrics")
+	if err != nil && !runners.Metrics.Has(spec.Name) {
+		return spec, fmt.Errorf("searcher.metrics %q: razor scores candidates by classification accuracy only, unless a package registers a metric of that name (registered: %s)", spec.Name, strings.Join(runners.Metrics.Names(), ", "))
 	}
-	if m != "accuracy" {
-		return "", fmt.Errorf("searcher.metrics %q: razor scores candidates by classification accuracy only; set metrics: accuracy (detection search by %s is not supported yet)", m, m)
-	}
-	return m, nil
+	return spec, err
 }
 
 // heldOutSplit is eval_split's mapping form.

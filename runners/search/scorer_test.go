@@ -22,7 +22,7 @@ const mnistSearchConfig = "../../configs/nas/spos/spos_evolution_search_shufflen
 
 // tinyMNIST loads the MNIST search config at an eighth of the width with
 // small batches, and a supernet with random weights.
-func tinyMNIST(t *testing.T, overrides ...string) (*config.Config, algorithms.Algorithm) {
+func tinyMNIST(t *testing.T, overrides ...string) (*config.Config, algorithms.OneShot) {
 	t.Helper()
 	o := append([]string{"algorithm.architecture.model.backbone.widen_factor=0.125", "data.samples_per_gpu=8",
 		"data.val_dataloader.samples_per_gpu=16"}, overrides...)
@@ -37,7 +37,7 @@ func tinyMNIST(t *testing.T, overrides ...string) (*config.Config, algorithms.Al
 	if err := alg.InitWeights(rand.New(rand.NewPCG(1, 1))); err != nil {
 		t.Fatal(err)
 	}
-	return cfg, alg
+	return cfg, alg.(algorithms.OneShot)
 }
 
 // bnStats copies every running statistic of the model.

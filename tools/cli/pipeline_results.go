@@ -128,7 +128,11 @@ func testedModel(rec *PipelineRecord) (*TestedModel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", rec.Config, err)
 	}
-	c, err := alg.Complexity(nil, nil)
+	oneShot, err := algorithms.AsOneShot(alg, "counting FLOPs")
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", rec.Config, err)
+	}
+	c, err := oneShot.Complexity(nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("counting FLOPs of config %s: %w", rec.Config, err)
 	}

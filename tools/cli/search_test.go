@@ -196,7 +196,7 @@ func mustSearchSpace(t *testing.T) *mutables.Space {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return alg.Space()
+	return alg.(algorithms.OneShot).Space()
 }
 
 func TestSearchErrors(t *testing.T) {

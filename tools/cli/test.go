@@ -34,7 +34,7 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var cf ConfigFlags
 	cf.Register(fs)
-	metric := fs.StringSlice("metrics", nil, "metrics to compute (accuracy); default: the config's evaluation.metric")
+	metric := fs.StringSlice("metrics", nil, "the metric to compute (a registered one, such as accuracy); default: the config's evaluation.metric")
 	out := fs.String("out", "", "write the metrics to this JSON file")
 	numSubnets := fs.Int("num-subnets", 0, "for a supernet: how many fixed subnets to average over (default: evaluation.num_subnets, else 5)")
 	fs.Usage = func() {
@@ -59,7 +59,7 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := LoadWeights(fs.Arg(1), alg, stderr); err != nil {
 		return err
 	}
-	name, err := pickMetric(cfg, *metric)
+	spec, err := pickMetric(cfg, *metric)
 	if err != nil {
 		return err
 	}
@@ -71,14 +71,15 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ev := &runners.Evaluator{Alg: alg, Loader: loader, Metric: name}
+	ev := &runners.Evaluator{Alg: alg, Loader: loader, Metric: spec}
 	if f, ok := stderr.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			ev.Progress = stderr
 		}
 	}
 	var vals []runners.NamedValue
-	if alg.Space() != nil && alg.Subnet() == nil {
+	oneShot, ok := alg.(algorithms.OneShot)
+	if ok && oneShot.EvalSubnets(1, 0) != nil {
 		n := *numSubnets
 		if n == 0 {
 			if n, err = cfg.Int("evaluation.num_subnets", 5); err != nil {
@@ -89,7 +90,7 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stderr, "note: %s is a supernet config without a subnet; scoring %d fixed subnets, %s (set --cfg-options algorithm.mutable_cfg=SUBNET.yaml to test one)\n", fs.Arg(0), n, ev.BN.Describe())
-		vals, err = ev.EvaluateSubnets(ctx, runners.FixedSubnets(alg.Space(), n, 0))
+		vals, err = ev.EvaluateSubnets(ctx, oneShot.EvalSubnets(n, 0))
 	} else {
 		vals, err = ev.Evaluate(ctx)
 	}
@@ -113,22 +114,19 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// pickMetric checks the requested metric against what razor computes.
-func pickMetric(cfg *config.Config, flags []string) (string, error) {
-	var m string
-	switch {
-	case len(flags) > 1:
-		return "", fmt.Errorf("--metrics: give one metric, got %s", strings.Join(flags, ", "))
-	case len(flags) == 1:
-		m = flags[0]
-	default:
-		var err error
-		if m, err = runners.ConfigMetric(cfg); err != nil {
-			return "", err
-		}
+// pickMetric is the metric --metrics names (one), else the config's
+// evaluation.metric, with evaluation.metric_options.
+func pickMetric(cfg *config.Config, flags []string) (runners.MetricSpec, error) {
+	if len(flags) > 1 {
+		return runners.MetricSpec{}, fmt.Errorf("--metrics: give one metric, got %s", strings.Join(flags, ", "))
 	}
-	if m != "accuracy" {
-		return "", fmt.Errorf("metric %q is not supported for classification; use accuracy", m)
+	if len(flags) == 0 {
+		return runners.ConfigMetricSpec(cfg)
 	}
-	return m, nil
+	opts, _ := cfg.Get("evaluation.metric_options")
+	spec, err := runners.ParseMetricSpec(flags[0], opts, "--metrics")
+	if err != nil && !runners.Metrics.Has(flags[0]) {
+		return spec, fmt.Errorf("metric %q is not supported: no package registers it; registered: %s", flags[0], strings.Join(runners.Metrics.Names(), ", "))
+	}
+	return spec, err
 }

@@ -88,7 +88,11 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	alg, err := algorithms.FromConfig(cfg)
+	built, err := algorithms.FromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	alg, err := algorithms.AsOneShot(built, "counting FLOPs")
 	if err != nil {
 		return err
 	}
@@ -192,7 +196,7 @@ func pyRound(x float64) string {
 	return s
 }
 
-func printSummary(w io.Writer, c *algorithms.Complexity, alg algorithms.Algorithm) {
+func printSummary(w io.Writer, c *algorithms.Complexity, alg algorithms.OneShot) {
 	line := strings.Repeat("=", 30)
 	fmt.Fprintln(w, line)
 	fmt.Fprintf(w, "Input shape: (%d, %d, %d)\n", c.Shape[0], c.Shape[1], c.Shape[2])

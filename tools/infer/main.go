@@ -83,7 +83,7 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	if alg.Space() != nil && alg.Subnet() == nil {
+	if oneShot, ok := alg.(algorithms.OneShot); ok && oneShot.EvalSubnets(1, 0) != nil {
 		return fmt.Errorf("%s is a supernet config without a subnet, so it has no single network to run; choose one with --cfg-options algorithm.mutable_cfg=SUBNET.yaml (the supernet's weights serve any subnet)", cfgPath)
 	}
 	if err := cli.LoadWeights(ckptPath, alg, stderr); err != nil {
