@@ -24,6 +24,7 @@ package algorithms
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 
@@ -68,6 +69,14 @@ type NamedValue struct {
 // leaves the named parameters out.
 type SelfOptimized interface {
 	SelfOptimized() []string
+}
+
+// Stateful is implemented by an algorithm with state beyond its weights
+// (an optimizer of its own): every checkpoint saves State, and a resumed
+// run restores it with LoadState before its first step.
+type Stateful interface {
+	State() (json.RawMessage, error)
+	LoadState(json.RawMessage) error
 }
 
 // OneShot is an algorithm over a one-shot supernet: what the evolution

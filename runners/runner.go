@@ -165,6 +165,9 @@ func IterRNG(seed uint64, iter int) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15^uint64(iter)*0xbf58476d1ce4e5b9))
 }
 
+// algorithmStateKey keys an algorithms.Stateful's state in checkpoint meta.
+const algorithmStateKey = "algorithm_state"
+
 // ErrNonFinite marks a loss that became NaN or infinite.
 var ErrNonFinite = errors.New("non-finite loss")
 
@@ -303,6 +306,13 @@ func (r *Runner) SaveCheckpoint(dir, name string, iterDone, epochDone, innerDone
 			meta.Extra["hook:"+s.Name()] = b
 		}
 	}
+	if st, ok := r.Task.Module().(algorithms.Stateful); ok {
+		b, err := st.State()
+		if err != nil {
+			return "", fmt.Errorf("saving the algorithm's state: %w", err)
+		}
+		meta.Extra[algorithmStateKey] = b
+	}
 	var opt checkpoint.Optimizer
 	if withOptimizer && r.Optimizer != nil {
 		opt = r.Optimizer
@@ -323,6 +333,13 @@ func (r *Runner) Resume(path string) error {
 	if b, ok := m.Extra["inner_iter"]; ok {
 		if err := json.Unmarshal(b, &r.InnerIter); err != nil {
 			return fmt.Errorf("resume from %s: inner_iter: %w", path, err)
+		}
+	}
+	if st, ok := r.Task.Module().(algorithms.Stateful); ok {
+		if b, ok := m.Extra[algorithmStateKey]; ok {
+			if err := st.LoadState(b); err != nil {
+				return fmt.Errorf("resume from %s: the algorithm's state: %w", path, err)
+			}
 		}
 	}
 	for _, h := range r.hooks {
