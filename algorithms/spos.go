@@ -65,9 +65,9 @@ func (a *oneShot) init(o OneShotOptions, sc scope) error {
 	a.AddChild("architecture", a.arch)
 	model := a.arch.Model()
 	if a.mutator == nil {
-		var ph *mutables.Placeholder
+		var ph *nn.Placeholder
 		nn.Walk(model, func(_ string, m nn.Module) {
-			if p, ok := m.(*mutables.Placeholder); ok && ph == nil {
+			if p, ok := m.(*nn.Placeholder); ok && ph == nil {
 				ph = p
 			}
 		})

@@ -56,7 +56,7 @@ func init() {
 func placeholderNet(group string) *nn.Sequential {
 	args := map[string]any{"in_channels": 2, "out_channels": 2}
 	net := nn.NewSequential()
-	layers := nn.NewSequential(NewPlaceholder(group, "b0", args), NewPlaceholder(group, "b1", args))
+	layers := nn.NewSequential(nn.NewPlaceholder(group, "b0", args), nn.NewPlaceholder(group, "b1", args))
 	net.Append(layers)
 	return net
 }
@@ -257,16 +257,6 @@ func TestMutatorErrors(t *testing.T) {
 		if err := m.SetSubnet(sub); err == nil {
 			t.Errorf("SetSubnet(%v) passed", sub)
 		}
-	}
-}
-
-func TestPlaceholderRefusesToRun(t *testing.T) {
-	net := placeholderNet("all_blocks")
-	b := nn.NewBinding()
-	_, err := net.Forward(b, b.Input("x", tensor.New(tensor.WithShape(1, 2, 1, 1), tensor.Of(tensor.Float32))))
-	want := `0.0: block b0 is still a placeholder of group "all_blocks"`
-	if err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Fatalf("error %v, want it to start with %q", err, want)
 	}
 }
 
