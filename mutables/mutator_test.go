@@ -229,7 +229,7 @@ func TestMutatorErrors(t *testing.T) {
 		want    string
 	}{
 		{"group missing", scaleMapping(nil), placeholderNet("other"), `block b0 belongs to placeholder group "other", which placeholder_mapping lacks; it maps g`},
-		{"no placeholders", scaleMapping(nil), nn.NewSequential(nn.NewReLU()), "the model has no placeholders"},
+		{"no placeholders", scaleMapping(nil), nn.NewSequential(nn.NewSequential()), "the model has no placeholders"},
 		{"unknown mutable", map[string]map[string]any{"g": {"type": "ManyShotOP", "choices": map[string]any{}}}, placeholderNet("g"), `unknown mutable type "ManyShotOP"`},
 		{"unknown op", map[string]map[string]any{"g": {"type": "OneShotMutableOP", "choices": map[string]any{"a": map[string]any{"type": "NoSuchOp"}}}}, placeholderNet("g"), `block b0: placeholder_mapping.g (mutable OneShotMutableOP): choices.a.type: unknown op type "NoSuchOp"`},
 		{"bad op key", scaleMapping(map[string]any{"factr": 1}), placeholderNet("g"), `unknown key "factr"`},
