@@ -1,11 +1,14 @@
 // Package config loads layered experiment configs: YAML or JSON files with
 // `_base_` inheritance, `_delete_`, `{{...}}` variables, `${ expr }`
 // expressions and `--cfg-options` overrides, with the semantics users know
-// from mmcv/mmengine (see shared/design/CONFIG.md).
+// from mmcv/mmengine.
 //
 // A loaded Config is a tree of map[string]any, []any and the scalars int,
 // float64, bool, string and nil, together with the origin (file and line, or
 // override) of every value.
+//
+// config sits at the bottom of razor: it imports no razor package, only
+// its YAML parser and expression engine, so every layer can read configs.
 package config
 
 import (

@@ -21,6 +21,9 @@
 // Ops that keep state (BatchNorm2d's running statistics) update it when the
 // graph runs, once per execution of the node; a graph that uses such an op
 // must not be run by two machines at the same time.
+//
+// Of razor it imports only models/ops/blas and internal/par: ops know
+// tensors and graphs, not modules, weights' names or configs.
 package ops
 
 import (
