@@ -3,6 +3,7 @@ package algorithms
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/razorgo/razor/models"
 	"github.com/razorgo/razor/models/nn"
@@ -42,16 +43,17 @@ func NewMMClsArchitecture(m models.Model) *MMClsArchitecture {
 func (a *MMClsArchitecture) Model() models.Model { return a.model }
 
 // MMDetArchitectureOptions hold the detector's mapping, built by the model
-// registry once detectors exist.
+// registry when its type is registered there.
 type MMDetArchitectureOptions struct {
 	Model map[string]any `cfg:"model,required"`
 }
 
-// MMDetArchitecture wraps a detection model. Until razor has the detector
-// the config names (Faster R-CNN arrives with detection), it builds the
-// detector's backbone alone: enough to count DetNAS's backbone FLOPs,
-// list the search space and load or save backbone weights, while any
-// training or test forward fails with a message saying so.
+// MMDetArchitecture wraps a detection model. When the model registry lacks
+// the detector type the config names (razor registers no detector, such as
+// DetNAS's Faster R-CNN), it builds the detector's backbone alone: enough to
+// count DetNAS's backbone FLOPs, list the search space and load or save
+// backbone weights, while any training or test forward fails with a message
+// saying so.
 type MMDetArchitecture struct {
 	nn.Base
 	model models.Model
@@ -89,9 +91,9 @@ func NewMMDetArchitecture(o MMDetArchitectureOptions) (*MMDetArchitecture, error
 // Model is the wrapped model.
 func (a *MMDetArchitecture) Model() models.Model { return a.model }
 
-// pendingDetector stands for a detector razor cannot build yet: it holds
-// the backbone under "backbone" (so weights keep their reference names)
-// and refuses to run.
+// pendingDetector stands for a detector whose type is not registered: it
+// holds the backbone under "backbone" (so weights keep their reference
+// names) and refuses to run.
 type pendingDetector struct {
 	nn.Base
 	kind     string
@@ -104,19 +106,19 @@ func newPendingDetector(kind string, bb models.Backbone) *pendingDetector {
 	return d
 }
 
-// Backbone is the detector's backbone, which exists already.
+// Backbone is the detector's backbone, the part razor could build.
 func (d *pendingDetector) Backbone() models.Backbone { return d.backbone }
 
 func (d *pendingDetector) unavailable() error {
-	return fmt.Errorf("the detector %s arrives with detection in a later issue; razor built only its backbone, which serves get_flops, the search space and weight loading but cannot train or test", d.kind)
+	return fmt.Errorf("the detector %s is not a registered model type (registered: %s); razor built only its backbone, which serves get_flops, the search space and weight loading but cannot train or test", d.kind, strings.Join(models.Models.Names(), ", "))
 }
 
-// ForwardTrain fails: the detector does not exist yet.
+// ForwardTrain fails: there is no detector to train.
 func (d *pendingDetector) ForwardTrain(*nn.Binding, *models.Batch) (models.Losses, error) {
 	return nil, d.unavailable()
 }
 
-// ForwardTest fails: the detector does not exist yet.
+// ForwardTest fails: there is no detector to test.
 func (d *pendingDetector) ForwardTest(*nn.Binding, *models.Batch) (models.Pending, error) {
 	return nil, d.unavailable()
 }

@@ -84,9 +84,9 @@ func (a *OneShotBase) Init(o OneShotOptions, sc Scope) error {
 	a.AddChild("architecture", a.arch)
 	model := a.arch.Model()
 	if a.mutator == nil {
-		var ph *mutables.Placeholder
+		var ph *nn.Placeholder
 		nn.Walk(model, func(_ string, m nn.Module) {
-			if p, ok := m.(*mutables.Placeholder); ok && ph == nil {
+			if p, ok := m.(*nn.Placeholder); ok && ph == nil {
 				ph = p
 			}
 		})

@@ -10,7 +10,6 @@ import (
 	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/models"
 	"github.com/razorgo/razor/models/nn"
-	"github.com/razorgo/razor/models/ops"
 	"github.com/razorgo/razor/runners/optim"
 )
 
@@ -19,7 +18,6 @@ import (
 // 10 classes, reporting images/s. scripts/bench/train_throughput.py runs the same
 // model in PyTorch for the ratio.
 func BenchmarkSupernetStep(b *testing.B) {
-	defer ops.SetPoison(ops.SetPoison(false))
 	for _, c := range []struct {
 		name        string
 		batch, size int

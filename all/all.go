@@ -1,6 +1,7 @@
 // Package all imports every built-in razor component for its registration
 // side effects. Every tool imports it; a contributor's main imports it next
-// to their own packages to get the built-ins and theirs.
+// to their own packages to get the built-ins and theirs. It may import any
+// package that registers components; only commands (and tests) import it.
 package all
 
 import (

@@ -1,11 +1,14 @@
 // Package config loads layered experiment configs: YAML or JSON files with
 // `_base_` inheritance, `_delete_`, `{{...}}` variables, `${ expr }`
 // expressions and `--cfg-options` overrides, with the semantics users know
-// from mmcv/mmengine (see shared/design/CONFIG.md).
+// from mmcv/mmengine.
 //
 // A loaded Config is a tree of map[string]any, []any and the scalars int,
 // float64, bool, string and nil, together with the origin (file and line, or
 // override) of every value.
+//
+// config sits at the bottom of razor: it imports no razor package, only
+// its YAML parser and expression engine, so every layer can read configs.
 package config
 
 import (
@@ -13,8 +16,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/knadh/koanf/v2"
 )
 
 // Config is a merged and resolved experiment config.
@@ -200,20 +201,6 @@ func (c *Config) Origin(key string) (Origin, bool) {
 	}
 	o, ok := c.origins[p.String()]
 	return o, ok
-}
-
-// Koanf returns the config as a koanf instance, for code that prefers
-// koanf's accessors (Keys, Cut, Strings ...). Lists stay whole values there,
-// since koanf addresses mappings only.
-func (c *Config) Koanf() *koanf.Koanf {
-	k := koanf.New(".")
-	for _, key := range sortedKeys(c.tree) {
-		// Set only fails on a key with an empty part, which no tree key has
-		// at the top level; a top-level key containing the delimiter is
-		// stored under its nested form, as koanf itself does.
-		_ = k.Set(key, DeepCopy(c.tree[key]))
-	}
-	return k
 }
 
 // set writes v at p. It reports whether the path existed before.

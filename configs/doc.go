@@ -16,4 +16,7 @@
 // override; its reference name (model, mutator, train_pipeline,
 // paramwise_cfg) is kept as a read-only `${ ... }` view of it, so an override
 // through the view is an error instead of a silent no-op.
+//
+// Only its tests import Go packages (config, and tools/cli to run the
+// files through a tool); nothing imports it.
 package configs

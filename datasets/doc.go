@@ -19,4 +19,7 @@
 // The package also generates the shipped detection set (MNIST digits pasted
 // onto canvases, written as PNG files and COCO JSON, see GenerateMNISTDet),
 // which is read back through the same CocoDataset a real COCO goes through.
+//
+// It stands beside the models, not on them: of razor it imports only
+// registry and config, so data can be read without building a network.
 package datasets

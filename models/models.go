@@ -1,12 +1,18 @@
 // Package models declares the kinds of network component razor builds from
-// configs -- backbones, necks, heads and whole models (classifiers,
-// detectors) -- with one registry each. Implementations live in the
-// sub-packages (backbones/, necks/, heads/, classifiers/, detectors/) and
-// register themselves from init().
+// configs -- backbones, necks, heads, whole models and the ops a searchable
+// block chooses from -- with one registry each. Implementations live in the
+// sub-packages (backbones/, necks/, heads/, classifiers/) and register
+// themselves from init(). Of whole models razor registers classifiers only;
+// a detection config builds just its detector's backbone
+// (algorithms.MMDetArchitecture).
 //
 // Every component is an nn.Module (weights live in the module tree, named
 // like the reference PyTorch state_dict) whose Forward adds nodes for the
 // path in use to a fresh graph held by an nn.Binding.
+//
+// Of razor it imports only models/nn and registry. Its sub-packages import
+// models, models/nn, models/ops and registry, and nothing above them (not
+// mutables or algorithms).
 package models
 
 import (

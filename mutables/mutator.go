@@ -14,7 +14,7 @@ import (
 // Mutator turns a model's placeholders into mutables and selects which of
 // their ops run.
 type Mutator interface {
-	// Prepare replaces every Placeholder under model with the mutable its
+	// Prepare replaces every nn.Placeholder under model with the mutable its
 	// group maps to and returns the search space, whose block paths are
 	// relative to model. Call it once.
 	Prepare(model nn.Module) (*Space, error)
@@ -78,13 +78,13 @@ func (o *OneShotMutator) Prepare(model nn.Module) (*Space, error) {
 		parent nn.Module
 		name   string
 		path   string
-		ph     *Placeholder
+		ph     *nn.Placeholder
 	}
 	var todo []found
 	parents := map[string]nn.Module{}
 	nn.Walk(model, func(path string, m nn.Module) {
 		parents[path] = m
-		if ph, ok := m.(*Placeholder); ok {
+		if ph, ok := m.(*nn.Placeholder); ok {
 			dir, name := splitPath(path)
 			todo = append(todo, found{parents[dir], name, path, ph})
 		}

@@ -2,6 +2,10 @@
 // (named blocks, each with named candidate ops), subnets (one chosen op per
 // block), the one-shot mutator's sampling, mutation and crossover, and the
 // subnet files mmrazor reads and writes.
+//
+// It sits above the models: it imports models, models/nn, registry and
+// config, and the placeholders it replaces are models/nn's, so no model
+// package imports it.
 package mutables
 
 import (

@@ -10,6 +10,9 @@
 // other keys (see config.Decode). A field whose type has a registry of its
 // own (an interface such as a Backbone) is built from its nested `type:`
 // mapping by that registry, so whole models build from one call.
+//
+// Of razor it imports only config (to decode options); the packages that
+// declare a kind import registry, never the other way round.
 package registry
 
 import (

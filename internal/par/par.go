@@ -14,6 +14,9 @@
 // goroutine as they poll), so a piece handed over during a run of kernel
 // calls starts within a microsecond; after spinFor without work they
 // sleep, and the next call wakes them through the scheduler.
+//
+// It imports only the standard library, so the kernels (models/ops and its
+// blas) and the optimizers can share it.
 package par
 
 import (

@@ -11,7 +11,6 @@ import (
 
 	"github.com/razorgo/razor/models"
 	"github.com/razorgo/razor/models/nn"
-	"github.com/razorgo/razor/mutables"
 	"github.com/razorgo/razor/registry"
 )
 
@@ -61,7 +60,7 @@ const PlaceholderGroup = "all_blocks"
 // (3x3 stride 2, 16 channels, BN, ReLU), four stages of 4, 4, 8 and 4
 // searchable blocks under layers.0-3 (block 0 of each with stride 2), and
 // optionally layers.4, a 1x1 conv to 1024 channels with BN and ReLU. Each
-// block starts as a mutables.Placeholder with space id
+// block starts as an nn.Placeholder with space id
 // stage_<s>_block_<b>; a mutator replaces it with the candidate ops.
 type SearchableShuffleNetV2 struct {
 	nn.Base
@@ -124,7 +123,7 @@ func NewSearchableShuffleNetV2(o SearchableShuffleNetV2Options) (*SearchableShuf
 			if b == 0 {
 				stride = 2
 			}
-			stage.Append(mutables.NewPlaceholder(PlaceholderGroup, fmt.Sprintf("stage_%d_block_%d", s, b), map[string]any{
+			stage.Append(nn.NewPlaceholder(PlaceholderGroup, fmt.Sprintf("stage_%d_block_%d", s, b), map[string]any{
 				"in_channels": in, "out_channels": net.channels[s], "stride": stride,
 			}))
 			in = net.channels[s]

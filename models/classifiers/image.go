@@ -1,5 +1,8 @@
 // Package classifiers holds whole classification models: ImageClassifier,
 // mmcls's backbone -> neck -> head.
+//
+// It imports models, models/nn, models/ops and registry; its parts come
+// from the other model packages through the registries, not by import.
 package classifiers
 
 import (

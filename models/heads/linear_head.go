@@ -1,5 +1,7 @@
 // Package heads holds the heads razor builds from configs: LinearClsHead
 // and its classification losses (LabelSmoothLoss, CrossEntropyLoss).
+//
+// It imports models, models/nn, models/ops and registry.
 package heads
 
 import (

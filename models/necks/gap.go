@@ -1,5 +1,7 @@
 // Package necks holds the necks razor builds from configs: the layers
 // between a backbone and a head (GlobalAveragePooling for classifiers).
+//
+// It imports models, models/nn, models/ops and registry.
 package necks
 
 import (

@@ -108,14 +108,3 @@ func FinishBNRecalibration(m Module) int {
 	})
 	return n
 }
-
-// ResetBNStats resets the running statistics of every BatchNorm2d under m
-// (mean 0, variance 1, no batches tracked), as the official DetNAS search
-// does before re-estimating them in training mode.
-func ResetBNStats(m Module) {
-	Walk(m, func(_ string, x Module) {
-		if bn, ok := x.(*BatchNorm2d); ok {
-			bn.State.ResetRunningStats()
-		}
-	})
-}

@@ -87,9 +87,9 @@ func TestRecalibrationAveragesBatches(t *testing.T) {
 		t.Errorf("mode %v in eval, want eval", used.Mode())
 	}
 
-	ResetBNStats(root)
+	resetBNStats(root)
 	if idle.State.RunningMean.Float32s()[0] != 0 || idle.State.RunningVar.Float32s()[0] != 1 || root.StateDict()["used.num_batches_tracked"].Int64s()[0] != 0 {
-		t.Errorf("ResetBNStats left %v %v", idle.State.RunningMean.Float32s(), idle.State.RunningVar.Float32s())
+		t.Errorf("resetBNStats left %v %v", idle.State.RunningMean.Float32s(), idle.State.RunningVar.Float32s())
 	}
 }
 
@@ -109,4 +109,15 @@ func TestCounterBufferLoads(t *testing.T) {
 	if got := bn.StateDict()["num_batches_tracked"].Int64s()[0]; got != 42 {
 		t.Errorf("num_batches_tracked after a training forward = %d, want 42", got)
 	}
+}
+
+// resetBNStats resets the running statistics of every BatchNorm2d under m
+// (mean 0, variance 1, no batches tracked), as the official DetNAS search
+// does before re-estimating them in training mode.
+func resetBNStats(m Module) {
+	Walk(m, func(_ string, x Module) {
+		if bn, ok := x.(*BatchNorm2d); ok {
+			bn.State.ResetRunningStats()
+		}
+	})
 }

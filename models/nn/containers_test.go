@@ -14,7 +14,7 @@ type identity struct{ Base }
 func (*identity) Forward(_ *Binding, x *gorgonia.Node) (*gorgonia.Node, error) { return x, nil }
 
 func TestSequentialAndModuleDict(t *testing.T) {
-	a, b := NewReLU(), NewReLU()
+	a, b := newReLU(), newReLU()
 	s := NewSequential(a)
 	s.Append(b)
 	if s.Len() != 2 || s.At(1) != b || strings.Join(s.ChildNames(), ",") != "0,1" {
@@ -23,7 +23,7 @@ func TestSequentialAndModuleDict(t *testing.T) {
 
 	// A replaced child is the one that runs.
 	x := tensor.New(tensor.WithShape(1, 1, 1, 2), tensor.WithBacking([]float32{-1, 2}))
-	lin := NewSequential(NewReLU())
+	lin := NewSequential(newReLU())
 	id := &identity{}
 	if err := lin.ReplaceChild("0", id); err != nil {
 		t.Fatal(err)
@@ -49,14 +49,14 @@ func TestSequentialAndModuleDict(t *testing.T) {
 
 	d := NewModuleDict()
 	for _, n := range []string{"shuffle_3x3", "shuffle_xception"} {
-		if err := d.Add(n, NewReLU()); err != nil {
+		if err := d.Add(n, newReLU()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := d.Add("shuffle_3x3", NewReLU()); err == nil || !strings.Contains(err.Error(), "already has") {
+	if err := d.Add("shuffle_3x3", newReLU()); err == nil || !strings.Contains(err.Error(), "already has") {
 		t.Errorf("duplicate Add: %v", err)
 	}
-	if err := d.Add("bad.name", NewReLU()); err == nil {
+	if err := d.Add("bad.name", newReLU()); err == nil {
 		t.Errorf("Add accepted a dotted name")
 	}
 	if err := d.Remove("shuffle_3x3"); err != nil || strings.Join(d.Names(), ",") != "shuffle_xception" || d.Get("shuffle_3x3") != nil {

@@ -7,24 +7,6 @@ import (
 	"gorgonia.org/gorgonia"
 )
 
-// ReLU is the rectifier max(0, x); it has no parameters.
-type ReLU struct {
-	Base
-}
-
-// NewReLU returns a ReLU layer.
-func NewReLU() *ReLU { return &ReLU{} }
-
-// Forward applies max(0, x) elementwise.
-func (r *ReLU) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
-	y, err := ops.ReLU(x)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.Path(), err)
-	}
-	b.AddCost(Cost{Path: r.Path(), Type: "ReLU", FLOPs: Elements(y)})
-	return y, nil
-}
-
 // ConvModuleConfig describes mmcv's ConvModule: a square convolution, then
 // optionally BatchNorm2d, then optionally ReLU. Zero Stride, Dilation and
 // Groups mean 1.

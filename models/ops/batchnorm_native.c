@@ -1,6 +1,6 @@
-//go:build openblas
+//go:build cgo && !purego
 
-// Batch norm kernels for the cgo (openblas) build: the per-channel sums of
+// Batch norm kernels for the cgo build: the per-channel sums of
 // the statistics and of the backward pass, the normalization and the input
 // gradient over an n x c x hw tensor, with eight-wide vectors (Go's
 // compiler does not vectorize, and a C compiler may not reassociate a

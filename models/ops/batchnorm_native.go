@@ -1,4 +1,4 @@
-//go:build openblas
+//go:build cgo && !purego
 
 package ops
 
@@ -6,8 +6,9 @@ package ops
 // #include "batchnorm_native.h"
 import "C"
 
-// The cgo build computes float32 batch norm reductions with the vectorized
-// C loops in batchnorm_native.c.
+// With cgo, float32 batch norm reductions run on the vectorized C loops in
+// batchnorm_native.c. They need only a C compiler, not OpenBLAS, so they do
+// not wait for the openblas tag; the purego tag keeps the Go loops.
 
 func batchStatsNative(n, c, hw int, x []float32, mean, variance []float64) bool {
 	parallel(c, func(_, lo, hi int) {

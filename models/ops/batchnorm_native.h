@@ -1,4 +1,4 @@
-//go:build openblas
+//go:build cgo && !purego
 
 #ifndef RAZOR_BATCHNORM_NATIVE_H
 #define RAZOR_BATCHNORM_NATIVE_H

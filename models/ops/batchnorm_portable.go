@@ -1,9 +1,10 @@
-//go:build !openblas
+//go:build !cgo || purego
 
 package ops
 
-// Without the openblas (cgo) build batch norm reductions run on the Go
-// loops in batchnorm.go; these report that no native kernel ran.
+// Without cgo (CGO_ENABLED=0), or with the purego tag, batch norm
+// reductions run on the Go loops in batchnorm.go; these report that no
+// native kernel ran.
 
 func batchStatsNative(int, int, int, []float32, []float64, []float64) bool { return false }
 

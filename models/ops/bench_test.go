@@ -195,7 +195,7 @@ func (p *shuffleNetPath) block(name string, x *gorgonia.Node, out, stride, choic
 		b = p.convBN(name+".branch2.1", b, bf, k, stride, true, false)
 		b = p.convBN(name+".branch2.2", b, bf, 1, 1, false, true)
 	}
-	y := p.apply(func() (*gorgonia.Node, error) { return ChannelConcat(keep, b) })
+	y := p.apply(func() (*gorgonia.Node, error) { return channelConcat(keep, b) })
 	return p.apply(func() (*gorgonia.Node, error) { return ChannelShuffle(y, 2) })
 }
 

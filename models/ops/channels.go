@@ -87,40 +87,6 @@ func concatOffsets(op string, xs []*gorgonia.Node) ([]int, error) {
 	return offsets, nil
 }
 
-// ChannelConcat concatenates N×Ci×H×W tensors along channels, like
-// torch.cat(xs, dim=1). Each input's gradient is its slice of gy.
-func ChannelConcat(xs ...*gorgonia.Node) (*gorgonia.Node, error) {
-	offsets, err := concatOffsets("ChannelConcat", xs)
-	if err != nil {
-		return nil, err
-	}
-	s0 := xs[0].Shape()
-	n, hw, c := s0[0], s0[2]*s0[3], offsets[len(xs)]
-	out := tensor.Shape{n, c, s0[2], s0[3]}
-	return apply(&kernelOp{
-		name: fmt.Sprintf("ChannelConcat{%v at %v}", out, offsets),
-		in:   shapes(xs...),
-		out:  out,
-		kernel: func(o []float32, in [][]float32) {
-			for i, src := range in {
-				k := offsets[i+1] - offsets[i]
-				copyChannels(n, hw, src, k, 0, o, c, offsets[i], k)
-			}
-		},
-		diffWRT: trues(len(xs)),
-		symDiff: func(_ gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-			grads := make(gorgonia.Nodes, len(xs))
-			for i := range xs {
-				var err error
-				if grads[i], err = ChannelSlice(grad, offsets[i], offsets[i+1]); err != nil {
-					return nil, err
-				}
-			}
-			return grads, nil
-		},
-	}, xs...)
-}
-
 // ChannelShuffle permutes the channels of x (N×C×H×W) like ShuffleNet:
 // view as (N, groups, C/groups, H, W), swap axes 1 and 2, flatten back.
 // Its gradient is the inverse permutation, a shuffle with C/groups groups.
@@ -145,11 +111,12 @@ func ChannelShuffle(x *gorgonia.Node, groups int) (*gorgonia.Node, error) {
 	}, x)
 }
 
-// ConcatShuffle is ChannelShuffle(ChannelConcat(xs...), groups) in one
-// pass: output channel k·groups+g is channel g·(C/groups)+k of the
-// concatenation, copied straight from the input that holds it. ShuffleNetV2
-// ends every block with it. Each input's gradient is gathered from gy in one
-// pass too, where the two ops took a shuffle and a slice.
+// ConcatShuffle is ChannelShuffle of the channel concatenation of xs
+// (torch.cat(xs, dim=1)) in one pass: output channel k·groups+g is channel
+// g·(C/groups)+k of the concatenation, copied straight from the input that
+// holds it. ShuffleNetV2 ends every block with it. Each input's gradient is
+// gathered from gy in one pass too, where a concatenation and a shuffle took
+// a shuffle and a slice.
 func ConcatShuffle(groups int, xs ...*gorgonia.Node) (*gorgonia.Node, error) {
 	offsets, err := concatOffsets("ConcatShuffle", xs)
 	if err != nil {

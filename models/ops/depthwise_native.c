@@ -1,6 +1,6 @@
-//go:build openblas
+//go:build cgo && !purego
 
-// Depthwise convolution kernels for the cgo (openblas) build. Go's compiler
+// Depthwise convolution kernels for the cgo build. Go's compiler
 // does not vectorize, and a depthwise convolution over small planes (7x7,
 // 14x14) is a poor fit for row-wise scalar loops. Here eight channels are
 // interleaved into one block [rows][cols][8], so every tap of a filter is

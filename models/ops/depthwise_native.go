@@ -1,4 +1,4 @@
-//go:build openblas
+//go:build cgo && !purego
 
 package ops
 
@@ -8,8 +8,10 @@ import "C"
 
 import "fmt"
 
-// The cgo build runs float32 depthwise convolutions on the C kernels in
-// depthwise_native.c; float64 (gradient checks) stays on the Go loops.
+// With cgo, float32 depthwise convolutions run on the C kernels in
+// depthwise_native.c; float64 (gradient checks) stays on the Go loops. They
+// need only a C compiler, not OpenBLAS, so they do not wait for the openblas
+// tag; the purego tag keeps the Go loops.
 
 // nativeLanes is how many channels one C task handles together.
 const nativeLanes = 8

@@ -319,7 +319,7 @@ var unaryFixtureOps = map[string]func(c *fixtureCase, x *gorgonia.Node) (*gorgon
 		if err := json.Unmarshal(c.Params, &p); err != nil {
 			return nil, err
 		}
-		return MaxPool2d(x, p.Kernel, p.Stride, p.Padding)
+		return maxPool2d(x, p.Kernel, p.Stride, p.Padding)
 	},
 	"upsample": func(c *fixtureCase, x *gorgonia.Node) (*gorgonia.Node, error) {
 		var p struct{ Size [2]int }
@@ -327,7 +327,7 @@ var unaryFixtureOps = map[string]func(c *fixtureCase, x *gorgonia.Node) (*gorgon
 			return nil, err
 		}
 		if p.Size[0] == 2*x.Shape()[2] && p.Size[1] == 2*x.Shape()[3] {
-			return Upsample2x(x)
+			return upsample2x(x)
 		}
 		return UpsampleNearest(x, p.Size[0], p.Size[1])
 	},
@@ -394,11 +394,11 @@ func fixturePointLoss(t *testing.T, c *fixtureCase) {
 	var loss *gorgonia.Node
 	switch c.Op {
 	case "bce_with_logits":
-		loss = must(t)(SigmoidBCEWithLogits(pred, target, weight))
+		loss = must(t)(sigmoidBCEWithLogits(pred, target, weight))
 	case "l1":
 		loss = must(t)(L1Loss(pred, target, weight))
 	case "smooth_l1":
-		loss = must(t)(SmoothL1Loss(pred, target, weight, p.Beta))
+		loss = must(t)(smoothL1Loss(pred, target, weight, p.Beta))
 	}
 	grads := gradRun(t, loss, pred)
 	c.expect(t, "loss", valueF32(t, loss))

@@ -125,8 +125,8 @@ func TestTrainingThroughGraph(t *testing.T) {
 	b = must(Conv2d(b, dw, nil, Conv2dParams{Padding: [2]int{1, 1}, Groups: 4}))
 	b = must(Conv2d(b, pw, nil, Conv2dParams{}))
 	b = must(ReLU(b))
-	h = must(ChannelShuffle(must(ChannelConcat(a, b)), 2))
-	h = must(MaxPool2d(h, [2]int{2, 2}, [2]int{0, 0}, [2]int{0, 0}))
+	h = must(ChannelShuffle(must(channelConcat(a, b)), 2))
+	h = must(maxPool2d(h, [2]int{2, 2}, [2]int{0, 0}, [2]int{0, 0}))
 	logits := must(Linear(must(GlobalAvgPool2d(h)), fc, fcb))
 	loss := must(CrossEntropy(logits, labels, 0.1))
 	params := []*gorgonia.Node{w1, gamma, beta, dw, pw, fc, fcb}
@@ -195,18 +195,18 @@ func TestConstructorsRejectBadInputs(t *testing.T) {
 		}},
 		{"split odd", func() error { _, _, err := ChannelSplit(x3); return err }},
 		{"slice range", func() error { _, err := ChannelSlice(x, 3, 3); return err }},
-		{"concat spatial", func() error { _, err := ChannelConcat(x, in("x6", 2, 4, 6, 5)); return err }},
+		{"concat spatial", func() error { _, err := channelConcat(x, in("x6", 2, 4, 6, 5)); return err }},
 		{"shuffle groups", func() error { _, err := ChannelShuffle(x3, 2); return err }},
-		{"maxpool padding", func() error { _, err := MaxPool2d(x, [2]int{2, 2}, [2]int{1, 1}, [2]int{2, 2}); return err }},
-		{"maxpool kernel", func() error { _, err := MaxPool2d(x, [2]int{0, 2}, [2]int{1, 1}, [2]int{0, 0}); return err }},
+		{"maxpool padding", func() error { _, err := maxPool2d(x, [2]int{2, 2}, [2]int{1, 1}, [2]int{2, 2}); return err }},
+		{"maxpool kernel", func() error { _, err := maxPool2d(x, [2]int{0, 2}, [2]int{1, 1}, [2]int{0, 0}); return err }},
 		{"linear features", func() error { _, err := Linear(mat, in("lw", 3, 5), nil); return err }},
 		{"upsample size", func() error { _, err := UpsampleNearest(x, 0, 3); return err }},
 		{"ce label range", func() error { _, err := CrossEntropy(mat, []int{0, 4}, 0); return err }},
 		{"ce label count", func() error { _, err := CrossEntropy(mat, []int{0}, 0); return err }},
 		{"ce eps", func() error { _, err := CrossEntropy(mat, []int{0, 1}, 1); return err }},
-		{"bce shapes", func() error { _, err := SigmoidBCEWithLogits(mat, in("t", 4, 2), nil); return err }},
+		{"bce shapes", func() error { _, err := sigmoidBCEWithLogits(mat, in("t", 4, 2), nil); return err }},
 		{"l1 weight shape", func() error { _, err := L1Loss(mat, in("t2", 2, 4), vec4); return err }},
-		{"smooth l1 beta", func() error { _, err := SmoothL1Loss(mat, in("t3", 2, 4), nil, -1); return err }},
+		{"smooth l1 beta", func() error { _, err := smoothL1Loss(mat, in("t3", 2, 4), nil, -1); return err }},
 	}
 	for _, c := range cases {
 		if err := c.err(); err == nil {

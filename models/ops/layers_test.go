@@ -212,7 +212,7 @@ func TestConcatShuffleMatchesTwoOps(t *testing.T) {
 			if fused {
 				y = must(t)(ConcatShuffle(tc.groups, xs...))
 			} else {
-				y = must(t)(ChannelShuffle(must(t)(ChannelConcat(xs...)), tc.groups))
+				y = must(t)(ChannelShuffle(must(t)(channelConcat(xs...)), tc.groups))
 			}
 			grads := gradRun(t, must(t)(weightedSum(y, gy)), xs...)
 			return append([][]float32{valueF32(t, y)}, grads...)

@@ -3,7 +3,6 @@ package ops
 import (
 	"fmt"
 	"hash/fnv"
-	"math"
 
 	"github.com/razorgo/razor/models/ops/blas"
 	"gorgonia.org/gorgonia"
@@ -97,20 +96,6 @@ func crossEntropyBackward[T blas.Float](n, k int, x []T, labels []int, eps float
 // derivative in the prediction.
 type pointLoss func(p, t float64) (loss, grad float64)
 
-// bceWithLogits is max(x,0) - x·t + log(1+exp(-|x|)), the stable form of
-// -t·log σ(x) - (1-t)·log(1-σ(x)); its derivative is σ(x) - t.
-func bceWithLogits(x, t float64) (float64, float64) {
-	loss := math.Max(x, 0) - x*t + math.Log1p(math.Exp(-math.Abs(x)))
-	var s float64
-	if x >= 0 {
-		s = 1 / (1 + math.Exp(-x))
-	} else {
-		e := math.Exp(x)
-		s = e / (1 + e)
-	}
-	return loss, s - t
-}
-
 // l1 is |p - t|; its derivative at p = t is 0, as torch.sign gives.
 func l1(p, t float64) (float64, float64) {
 	d := p - t
@@ -123,42 +108,10 @@ func l1(p, t float64) (float64, float64) {
 	return 0, 0
 }
 
-// smoothL1 is 0.5·d²/beta where |d| < beta and |d| - 0.5·beta elsewhere
-// (mmdet's smooth_l1_loss and PyTorch's smooth_l1_loss); beta = 0 is L1.
-func smoothL1(beta float64) pointLoss {
-	return func(p, t float64) (float64, float64) {
-		d := p - t
-		if math.Abs(d) < beta {
-			return 0.5 * d * d / beta, d / beta
-		}
-		loss, grad := l1(p, t)
-		return loss - 0.5*beta, grad
-	}
-}
-
-// SigmoidBCEWithLogits is the mean over all elements of
-// weight·BCE(sigmoid(logits), target), like
-// torch.nn.functional.binary_cross_entropy_with_logits(logits, target,
-// weight). weight may be nil; otherwise it has the logits' shape (mmdet
-// passes per-anchor label weights this way).
-func SigmoidBCEWithLogits(logits, target, weight *gorgonia.Node) (*gorgonia.Node, error) {
-	return meanPointLoss("SigmoidBCEWithLogits", "", bceWithLogits, logits, target, weight)
-}
-
 // L1Loss is the mean over all elements of weight·|pred - target|; weight
 // may be nil.
 func L1Loss(pred, target, weight *gorgonia.Node) (*gorgonia.Node, error) {
 	return meanPointLoss("L1Loss", "", l1, pred, target, weight)
-}
-
-// SmoothL1Loss is the mean over all elements of weight·smoothL1(pred -
-// target) with threshold beta >= 0 (quadratic below beta, linear above);
-// weight may be nil.
-func SmoothL1Loss(pred, target, weight *gorgonia.Node, beta float64) (*gorgonia.Node, error) {
-	if !(beta >= 0) {
-		return nil, fmt.Errorf("SmoothL1Loss: beta %g must not be negative", beta)
-	}
-	return meanPointLoss("SmoothL1Loss", fmt.Sprintf("beta %g", beta), smoothL1(beta), pred, target, weight)
 }
 
 // meanPointLoss builds the mean of f over pred and target, weighted when

@@ -12,14 +12,18 @@
 // Kernels are generic over float32 and float64; models run float32, and the
 // tests check every backward kernel against float64 finite differences.
 // Large loops are split across GOMAXPROCS goroutines; matrix products go
-// through models/ops/blas. The `openblas` build tag (a cgo build) links
-// OpenBLAS for those products and also runs float32 depthwise convolutions
-// and batch-norm reductions on vectorized C kernels (depthwise_native.c,
-// batchnorm_native.c), which the tests check against the Go kernels.
+// through models/ops/blas, whose `openblas` build tag links OpenBLAS for
+// them. Independently of that tag, a cgo build runs float32 depthwise
+// convolutions and batch-norm reductions on vectorized C kernels
+// (depthwise_native.c, batchnorm_native.c), which the tests check against
+// the Go kernels; CGO_ENABLED=0 or the `purego` tag keeps the Go loops.
 //
 // Ops that keep state (BatchNorm2d's running statistics) update it when the
 // graph runs, once per execution of the node; a graph that uses such an op
 // must not be run by two machines at the same time.
+//
+// Of razor it imports only models/ops/blas and internal/par: ops know
+// tensors and graphs, not modules, weights' names or configs.
 package ops
 
 import (

@@ -43,15 +43,6 @@ func UpsampleNearest(x *gorgonia.Node, outH, outW int) (*gorgonia.Node, error) {
 	}, x)
 }
 
-// Upsample2x doubles the height and width of x by nearest neighbour, like
-// F.interpolate(scale_factor=2, mode="nearest").
-func Upsample2x(x *gorgonia.Node) (*gorgonia.Node, error) {
-	if err := checkNode("Upsample2x", "input", x, 4); err != nil {
-		return nil, err
-	}
-	return UpsampleNearest(x, 2*x.Shape()[2], 2*x.Shape()[3])
-}
-
 // nearestIndex maps each of out output positions to its source among in,
 // with PyTorch's rule: the identity for equal sizes, halving for exact
 // doubling, otherwise floor(dst·(in/out)) in float32, clamped to in-1.

@@ -21,6 +21,9 @@
 // file for NAME (the load refuses and says the save was interrupted), the
 // previous NAME intact, or a meta file whose recorded size and hash do not
 // match the tensors file (the load refuses). Temporary files are never read.
+//
+// Of razor it imports only models/nn: it sees weights as named tensors, so
+// the runners and the tools load and save through it alike.
 package checkpoint
 
 import (

@@ -1,5 +1,7 @@
 // Package optim holds optimizers that update nn.Param values from their
 // gradients.
+//
+// Of razor it imports only models/nn and internal/par.
 package optim
 
 import (

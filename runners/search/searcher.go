@@ -51,6 +51,11 @@
 //   - search_scores.png: score against FLOPs for every candidate, each
 //     epoch's top-k marked, the random baseline and the best subnet;
 //   - the merged config and the text log (<time>.log), as training writes.
+//
+// It sits above the runners and the algorithms it scores through: it
+// imports runners, algorithms, mutables, datasets, registry and config;
+// nothing but the tools and package all (which registers its searchers)
+// imports it.
 package search
 
 import (

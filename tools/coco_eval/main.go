@@ -10,6 +10,8 @@
 // the 12 numbers are printed instead as one JSON object, named as mmdet
 // names them (bbox_mAP, bbox_mAP_50, ..., bbox_AR_l@100). Bad input stops
 // it with one line on stderr and exit status 1.
+//
+// As a command it may import any razor package; nothing imports it.
 package main
 
 import (

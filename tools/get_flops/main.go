@@ -9,6 +9,8 @@
 // config without one counts the whole supernet, every candidate op of
 // every block, and says so. Select a subnet for any config with
 // --cfg-options algorithm.mutable_cfg=SUBNET.yaml.
+//
+// As a command it may import any razor package; nothing imports it.
 package main
 
 import (

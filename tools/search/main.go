@@ -20,6 +20,8 @@
 //   - search_state.json: the state to --resume-from (or --auto-resume)
 //     after a kill, rewritten after every candidate;
 //   - the merged config and the text log.
+//
+// As a command it may import any razor package; nothing imports it.
 package main
 
 import (

@@ -6,6 +6,8 @@
 // A supernet config without a subnet is scored over evaluation.num_subnets
 // fixed, seeded subnets (mean and spread); pass
 // --cfg-options algorithm.mutable_cfg=SUBNET.yaml to test one subnet.
+//
+// As a command it may import any razor package; nothing imports it.
 package main
 
 import (

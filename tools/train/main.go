@@ -4,6 +4,8 @@
 //
 //	train CONFIG [--work-dir DIR] [--cfg-options KEY=VALUE ...] [--seed N]
 //	      [--deterministic] [--resume-from CKPT] [--auto-resume] [--no-validate]
+//
+// As a command it may import any razor package; nothing imports it.
 package main
 
 import (

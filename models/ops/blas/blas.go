@@ -14,6 +14,8 @@
 // Both split one large multiply across goroutines themselves, so callers
 // that already run several multiplies in parallel stay within GOMAXPROCS
 // threads of real work.
+//
+// Of razor it imports only internal/par; models/ops is its one user.
 package blas
 
 import "fmt"
