@@ -1,6 +1,9 @@
-// Package cli holds the command-line flags every razor tool shares, so that
-// tools/train, tools/search, tools/test and the mains contributors build
-// beside them all read configs, overrides and work dirs the same way.
+// Package cli holds the command-line flags every razor tool shares and the
+// tools' entry points -- Train, Search, Test and Pipeline, with Main to run
+// one as a program -- so that tools/train, tools/search, tools/test,
+// tools/pipeline and the mains contributors build beside them all read
+// configs, overrides and work dirs the same way. The pipeline engine is
+// runners/pipeline; PipelineTools hands it the built-in tools.
 package cli
 
 import (
