@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/runners/pipeline"
 	"github.com/razorgo/razor/tools/cli"
 )
 
@@ -540,7 +541,7 @@ func TestPipelines(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
-			cmds, err := cli.PlanPipeline(load(t, tc.file), cli.PipelineTools(), "work", func(step, output string) string {
+			cmds, err := pipeline.Plan(load(t, tc.file), cli.PipelineTools(), "work", func(step, output string) string {
 				return "/from/" + step + "/" + output
 			})
 			if err != nil {

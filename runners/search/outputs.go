@@ -88,8 +88,9 @@ type Baseline struct {
 	// BetterThanBest counts the random subnets that score above the best
 	// searched subnet.
 	BetterThanBest int `json:"better_than_best"`
-	// Candidates are the random subnets with their costs and scores.
-	Candidates []Candidate `json:"candidates"`
+	// Candidates are the random subnets with their costs and scores; a
+	// pipeline's results.json leaves them out, as it leaves out the top-k.
+	Candidates []Candidate `json:"candidates,omitempty"`
 }
 
 // report builds the report from the finished state.

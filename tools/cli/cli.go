@@ -1,13 +1,15 @@
-// Package cli holds the command-line flags every razor tool shares, so that
-// tools/train, tools/search, tools/test and the mains contributors build
-// beside them all read configs, overrides and work dirs the same way.
+// Package cli holds the command-line flags every razor tool shares and the
+// tools' entry points -- Train, Search, Test and Pipeline, with Main to run
+// one as a program -- so that tools/train, tools/search, tools/test,
+// tools/pipeline and the mains contributors build beside them all read
+// configs, overrides and work dirs the same way. The pipeline engine is
+// runners/pipeline; PipelineTools hands it the built-in tools.
 package cli
 
 import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -92,21 +94,12 @@ func (r *RunFlags) Validate() error {
 	return nil
 }
 
-// ResolveWorkDir picks the work dir -- the --work-dir flag, then the config's
-// work_dir, then ./work_dirs/<config file name without extension> -- and
-// stores the choice in the config's work_dir.
+// ResolveWorkDir picks the work dir as config.Config.WorkDir does, the
+// --work-dir flag first, and stores the choice in the config's work_dir.
 func (r *RunFlags) ResolveWorkDir(cfg *config.Config) (string, error) {
-	dir := r.WorkDir
-	if dir == "" {
-		d, err := cfg.String("work_dir", "")
-		if err != nil {
-			return "", err
-		}
-		dir = d
-	}
-	if dir == "" {
-		base := filepath.Base(cfg.File)
-		dir = filepath.Join("work_dirs", strings.TrimSuffix(base, filepath.Ext(base)))
+	dir, err := cfg.WorkDir(r.WorkDir)
+	if err != nil {
+		return "", err
 	}
 	if err := cfg.Set("work_dir", dir); err != nil {
 		return "", err

@@ -2,17 +2,20 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/razorgo/razor/algorithms"
+	"github.com/razorgo/razor/config"
 	"github.com/razorgo/razor/runners"
 	"github.com/razorgo/razor/runners/checkpoint"
+	"github.com/razorgo/razor/runners/pipeline"
 	"github.com/razorgo/razor/runners/search"
 )
 
@@ -24,18 +27,20 @@ import (
 //     best_checkpoint (only when evaluation.save_best kept one).
 //   - search runs Search on CONFIG CHECKPOINT with --work-dir and
 //     --auto-resume; its outputs are best_subnet (best_subnet.yaml) and
-//     report (search_report.json).
+//     report (search_report.json), a row of the searched subnets.
 //   - test runs Test on CONFIG CHECKPOINT with --out; its output is metrics
-//     (metrics.json).
-func PipelineTools() map[string]PipelineTool {
+//     (metrics.json), a row of the tested models.
+func PipelineTools() map[string]pipeline.Tool {
 	resumable := func(dir string) []string { return []string{"--work-dir", dir, "--auto-resume"} }
-	return map[string]PipelineTool{
+	return map[string]pipeline.Tool{
 		"train": {Run: Train, Flags: resumable, Outputs: []string{"checkpoint", "best_checkpoint"}, Collect: collectTrain},
 		"search": {Run: Search, Checkpoint: true, Flags: resumable, Outputs: []string{"best_subnet", "report"},
-			Collect: collectFiles(map[string]string{"best_subnet": search.BestSubnetFile, "report": search.ReportFile})},
+			Collect:   collectFiles(map[string]string{"best_subnet": search.BestSubnetFile, "report": search.ReportFile}),
+			Summarize: pipeline.SearchSummary("best_subnet", "report")},
 		"test": {Run: Test, Checkpoint: true, Outputs: []string{"metrics"},
-			Flags:   func(dir string) []string { return []string{"--out", filepath.Join(dir, "metrics.json")} },
-			Collect: collectFiles(map[string]string{"metrics": "metrics.json"})},
+			Flags:     func(dir string) []string { return []string{"--out", filepath.Join(dir, "metrics.json")} },
+			Collect:   collectFiles(map[string]string{"metrics": "metrics.json"}),
+			Summarize: TestSummary("metrics")},
 	}
 }
 
@@ -89,7 +94,7 @@ func Pipeline(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // PipelineWith is the pipeline command with a chosen set of tools, for a
 // main that adds its own.
-func PipelineWith(ctx context.Context, args []string, tools map[string]PipelineTool, stdout, stderr io.Writer) error {
+func PipelineWith(ctx context.Context, args []string, tools map[string]pipeline.Tool, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("pipeline", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cf ConfigFlags
@@ -111,82 +116,52 @@ func PipelineWith(ctx context.Context, args []string, tools map[string]PipelineT
 	if err != nil {
 		return err
 	}
-	dir := *workDir
-	if dir == "" {
-		if dir, err = cfg.String("work_dir", ""); err != nil {
-			return err
-		}
-	}
-	if dir == "" {
-		base := filepath.Base(cfg.File)
-		dir = filepath.Join("work_dirs", strings.TrimSuffix(base, filepath.Ext(base)))
-	}
-	steps, err := planPipeline(cfg, tools)
+	dir, err := cfg.WorkDir(*workDir)
 	if err != nil {
 		return err
 	}
-	p := &pipelineRunner{tools: tools, workDir: dir, stdout: stdout, stderr: stderr, now: time.Now}
+	p := &pipeline.Runner{Tools: tools, WorkDir: dir, Stdout: stdout, Stderr: stderr}
 	if *dryRun {
-		return p.dryRun(steps)
+		return p.DryRun(cfg)
 	}
-	if err := cfg.WriteFile(filepath.Join(dir, filepath.Base(strings.TrimSuffix(cfg.File, filepath.Ext(cfg.File)))+".yaml")); err != nil {
-		return err
-	}
-	records, err := p.run(ctx, steps)
-	if err != nil {
-		return err
-	}
-	res, err := pipelineResults(records, dir)
-	if err != nil {
-		return err
-	}
-	return res.write(dir, stdout)
+	_, err = p.Run(ctx, cfg)
+	return err
 }
 
-// dryRun prints each step's state and its command line, with references
-// to steps that have not finished left as written.
-func (p *pipelineRunner) dryRun(steps []*plannedStep) error {
-	records := map[string]*PipelineRecord{}
-	for _, s := range steps {
-		st, err := p.state(s)
+// TestSummary is the Summarize of a tool whose output named metrics is a
+// TestResult file, as Test writes with --out: it makes the step a row of
+// the tested models, the model rebuilt from the step's config and
+// overrides to count its params and FLOPs.
+func TestSummary(metrics string) func(rec *pipeline.Record) (pipeline.Summary, error) {
+	return func(rec *pipeline.Record) (pipeline.Summary, error) {
+		var tr TestResult
+		b, err := os.ReadFile(rec.Outputs[metrics])
 		if err != nil {
-			return err
+			return pipeline.Summary{}, err
 		}
-		r, err := s.resolve(func(step, key, where string) (string, error) {
-			if rec, ok := records[step]; ok {
-				if v, ok := rec.Outputs[key]; ok {
-					return v, nil
-				}
-			}
-			return fmt.Sprintf("$(steps.%s.%s)", step, key), nil
-		})
+		if err := json.Unmarshal(b, &tr); err != nil {
+			return pipeline.Summary{}, fmt.Errorf("metrics file %s: %w", rec.Outputs[metrics], err)
+		}
+		cfg, err := config.Load(rec.Config, config.Options{Overrides: rec.CfgOptions})
 		if err != nil {
-			return err
+			return pipeline.Summary{}, err
 		}
-		args := buildArgs(p.tools[s.Tool], r, st.dir)
-		state := "to run"
-		switch {
-		case st.done != nil:
-			records[s.Name] = st.done
-			state = "finished, will be skipped"
-			inputs := map[string]time.Time{}
-			for _, d := range s.deps {
-				if rec, ok := records[d]; ok {
-					inputs[d] = rec.Finished
-				} else {
-					// A step that runs again invalidates this one.
-					inputs[d] = time.Time{}
-				}
-			}
-			if err := sameRun(st.done, args, inputs); err != nil {
-				state = fmt.Sprintf("finished, but %v: the run will stop here", err)
-			}
-		case st.started != nil:
-			state = "interrupted, will resume"
+		alg, err := algorithms.FromConfig(cfg)
+		if err != nil {
+			return pipeline.Summary{}, fmt.Errorf("config %s: %w", rec.Config, err)
 		}
-		fmt.Fprintf(p.stdout, "== %s [%d/%d] (%s): %s\n   %s %s\n", s.Name, s.index+1, len(steps), st.dir, state, s.Tool, shellJoin(args))
+		oneShot, err := algorithms.AsOneShot(alg, "counting FLOPs")
+		if err != nil {
+			return pipeline.Summary{}, fmt.Errorf("config %s: %w", rec.Config, err)
+		}
+		c, err := oneShot.Complexity(nil, nil)
+		if err != nil {
+			return pipeline.Summary{}, fmt.Errorf("counting FLOPs of config %s: %w", rec.Config, err)
+		}
+		subnet, _ := cfg.String("algorithm.mutable_cfg", "")
+		return pipeline.Summary{Tested: &pipeline.TestedModel{Step: rec.Step, Subnet: subnet, Checkpoint: rec.Checkpoint,
+			Params: c.Params, FLOPs: c.FLOPs, Metrics: tr.Metrics}}, nil
 	}
-	return nil
 }
 
 func fileExists(path string) bool {

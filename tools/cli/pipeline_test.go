@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,347 +11,112 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/razorgo/razor/algorithms"
+	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/runners/pipeline"
 )
 
-// fakeTool stands in for train/search/test: each run appends a line to
-// progress.txt in its work dir (so a resumed run can see what the killed one
-// left) and then writes one file per output.
-type fakeTool struct {
-	name    string
-	outputs []string
-	calls   [][]string
-	// fail makes the run with this number (1-based) stop before writing
-	// its outputs, as a killed process would.
-	fail int
-}
-
-func (f *fakeTool) tool(checkpoint bool) PipelineTool {
-	return PipelineTool{
-		Checkpoint: checkpoint,
-		Flags:      func(dir string) []string { return []string{"--work-dir", dir, "--auto-resume"} },
-		Outputs:    f.outputs,
-		Run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-			f.calls = append(f.calls, args)
-			dir := args[slices.Index(args, "--work-dir")+1]
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return err
-			}
-			prog, err := os.OpenFile(filepath.Join(dir, "progress.txt"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(prog, "run %d\n", len(f.calls))
-			prog.Close()
-			if len(f.calls) == f.fail {
-				return errors.New("killed")
-			}
-			for _, o := range f.outputs {
-				if err := os.WriteFile(filepath.Join(dir, o+".out"), []byte(f.name), 0o644); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-		Collect: func(dir string) (map[string]string, error) {
-			out := map[string]string{}
-			for _, o := range f.outputs {
-				p := filepath.Join(dir, o+".out")
-				if !fileExists(p) {
-					return nil, fmt.Errorf("no %s", p)
-				}
-				out[o] = p
-			}
-			return out, nil
-		},
-	}
-}
-
-// fakes are three fake tools shaped like train, search and test.
-type fakes struct{ fit, pick, score *fakeTool }
-
-func newFakes() *fakes {
-	return &fakes{
-		fit:   &fakeTool{name: "fit", outputs: []string{"checkpoint"}},
-		pick:  &fakeTool{name: "pick", outputs: []string{"best_subnet", "report"}},
-		score: &fakeTool{name: "score", outputs: []string{"metrics"}},
-	}
-}
-
-func (f *fakes) tools() map[string]PipelineTool {
-	return map[string]PipelineTool{"fit": f.fit.tool(false), "pick": f.pick.tool(true), "score": f.score.tool(true)}
-}
-
-// threeSteps is a supernet -> search -> retrain pipeline over fake tools.
-const threeSteps = `
-iters: 5
-cfg_options:
-  data.samples_per_gpu: 4
-steps:
-  - name: supernet
-    tool: fit
-    config: '{{fileDirname}}/supernet.yaml'
-    cfg_options:
-      runner: {max_iters: '${ iters }'}
-    args: [--seed, 3]
-  - name: search
-    tool: pick
-    config: '{{fileDirname}}/search.yaml'
-    checkpoint: $(steps.supernet.checkpoint)
-  - name: retrain
-    tool: fit
-    config: '{{fileDirname}}/subnet.yaml'
-    cfg_options:
-      algorithm.mutable_cfg: $(steps.search.best_subnet)
-      custom_hooks: [$(steps.search.work_dir)/a b.yaml, 2]
-`
-
-func writePipeline(t *testing.T, text string) string {
-	t.Helper()
+// TestPipelineWorkDir checks that the pipeline command picks its work dir
+// as train and search do: --work-dir, then work_dir, then
+// work_dirs/<config name>.
+func TestPipelineWorkDir(t *testing.T) {
 	dir := t.TempDir()
-	p := filepath.Join(dir, "pipeline.yaml")
-	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func runFake(f *fakes, args ...string) (string, error) {
-	var out bytes.Buffer
-	err := PipelineWith(context.Background(), args, f.tools(), &out, &out)
-	return out.String(), err
-}
-
-func TestPipelineRunsStepsWithResolvedReferences(t *testing.T) {
-	cfgPath := writePipeline(t, threeSteps)
-	dir := filepath.Dir(cfgPath)
-	work := filepath.Join(t.TempDir(), "work")
-	f := newFakes()
-	out, err := runFake(f, cfgPath, "--work-dir", work)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	if len(f.fit.calls) != 2 || len(f.pick.calls) != 1 {
-		t.Fatalf("calls: fit %d, pick %d; want 2 and 1", len(f.fit.calls), len(f.pick.calls))
-	}
-	sup := filepath.Join(work, "supernet")
-	wantSupernet := []string{filepath.Join(dir, "supernet.yaml"), "--work-dir", sup, "--auto-resume",
-		"--cfg-options=data.samples_per_gpu=4", "--cfg-options=runner.max_iters=5", "--seed", "3"}
-	if !slices.Equal(f.fit.calls[0], wantSupernet) {
-		t.Errorf("supernet command\n got %q\nwant %q", f.fit.calls[0], wantSupernet)
-	}
-	search := filepath.Join(work, "search")
-	wantSearch := []string{filepath.Join(dir, "search.yaml"), filepath.Join(sup, "checkpoint.out"), "--work-dir", search, "--auto-resume",
-		"--cfg-options=data.samples_per_gpu=4"}
-	if !slices.Equal(f.pick.calls[0], wantSearch) {
-		t.Errorf("search command\n got %q\nwant %q", f.pick.calls[0], wantSearch)
-	}
-	wantRetrain := []string{filepath.Join(dir, "subnet.yaml"), "--work-dir", filepath.Join(work, "retrain"), "--auto-resume",
-		"--cfg-options=data.samples_per_gpu=4",
-		"--cfg-options=algorithm.mutable_cfg=" + filepath.Join(search, "best_subnet.out"),
-		fmt.Sprintf(`--cfg-options=custom_hooks=[%s/a b.yaml,2]`, search)}
-	if !slices.Equal(f.fit.calls[1], wantRetrain) {
-		t.Errorf("retrain command\n got %q\nwant %q", f.fit.calls[1], wantRetrain)
-	}
-	var rec PipelineRecord
-	b, err := os.ReadFile(filepath.Join(work, "retrain", "done.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &rec); err != nil {
-		t.Fatal(err)
-	}
-	if rec.Outputs["checkpoint"] != filepath.Join(work, "retrain", "checkpoint.out") || rec.Outputs["work_dir"] != filepath.Join(work, "retrain") {
-		t.Errorf("retrain outputs %v", rec.Outputs)
-	}
-	if _, ok := rec.Inputs["search"]; !ok || len(rec.Inputs) != 1 {
-		t.Errorf("retrain inputs %v, want search alone", rec.Inputs)
-	}
-	if !fileExists(filepath.Join(work, "pipeline.yaml")) || !fileExists(filepath.Join(work, "results.md")) {
-		t.Error("the merged pipeline config or results.md was not written")
-	}
-}
-
-func TestPipelineSkipsFinishedSteps(t *testing.T) {
-	cfgPath := writePipeline(t, threeSteps)
-	work := t.TempDir()
-	f := newFakes()
-	if out, err := runFake(f, cfgPath, "--work-dir", work); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	again := newFakes()
-	out, err := runFake(again, cfgPath, "--work-dir", work)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	if len(again.fit.calls)+len(again.pick.calls) != 0 {
-		t.Errorf("a finished pipeline ran %d steps again", len(again.fit.calls)+len(again.pick.calls))
-	}
-	if n := strings.Count(out, "skipped"); n != 3 {
-		t.Errorf("%d steps said skipped, want 3:\n%s", n, out)
-	}
-}
-
-func TestPipelineResumesInterruptedStep(t *testing.T) {
-	cfgPath := writePipeline(t, threeSteps)
-	work := t.TempDir()
-	f := newFakes()
-	f.pick.fail = 1
-	out, err := runFake(f, cfgPath, "--work-dir", work)
-	if err == nil || !strings.Contains(err.Error(), "step 2 (search): pick failed: killed") {
-		t.Fatalf("error %v, want the search step's failure\n%s", err, out)
-	}
-	if fileExists(filepath.Join(work, "search", "done.json")) || len(f.fit.calls) != 1 {
-		t.Fatalf("the failed step was marked done, or the retrain ran (fit calls %d)", len(f.fit.calls))
-	}
-	again := newFakes()
-	out, err = runFake(again, cfgPath, "--work-dir", work)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	if len(again.pick.calls) != 1 || !slices.Equal(again.pick.calls[0], f.pick.calls[0]) {
-		t.Errorf("the resumed search ran %q, want the interrupted command %q", again.pick.calls, f.pick.calls[0])
-	}
-	if len(again.fit.calls) != 1 || !strings.Contains(again.fit.calls[0][0], "subnet.yaml") {
-		t.Errorf("after the resume, fit ran %q; want the retrain alone (the supernet had finished)", again.fit.calls)
-	}
-	if !strings.Contains(out, "resuming the interrupted run") {
-		t.Errorf("output does not say it resumes:\n%s", out)
-	}
-	prog, _ := os.ReadFile(filepath.Join(work, "search", "progress.txt"))
-	if string(prog) != "run 1\nrun 1\n" {
-		t.Errorf("search progress %q: the resumed run should continue in the interrupted run's work dir", prog)
-	}
-}
-
-func TestPipelineRefusesStaleSteps(t *testing.T) {
-	cfgPath := writePipeline(t, threeSteps)
-	work := t.TempDir()
-	if out, err := runFake(newFakes(), cfgPath, "--work-dir", work); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	_, err := runFake(newFakes(), cfgPath, "--work-dir", work, "--cfg-options", "iters=7")
-	if err == nil || !strings.Contains(err.Error(), `step 1 (supernet) finished earlier`) ||
-		!strings.Contains(err.Error(), `argument 6 was "--cfg-options=runner.max_iters=5" and is now "--cfg-options=runner.max_iters=7"`) ||
-		!strings.Contains(err.Error(), "remove "+filepath.Join(work, "supernet")) {
-		t.Errorf("changed supernet: %v", err)
-	}
-
-	// The supernet runs again: the search that used its old checkpoint is
-	// refused rather than silently kept.
-	if err := os.RemoveAll(filepath.Join(work, "supernet")); err != nil {
-		t.Fatal(err)
-	}
-	f := newFakes()
-	_, err = runFake(f, cfgPath, "--work-dir", work)
-	if err == nil || !strings.Contains(err.Error(), "step 2 (search) finished earlier") || !strings.Contains(err.Error(), "step supernet, whose outputs it used, has run again since") {
-		t.Errorf("rerun supernet: %v", err)
-	}
-	if len(f.fit.calls) != 1 || len(f.pick.calls) != 0 {
-		t.Errorf("fit ran %d times and pick %d; want the supernet alone", len(f.fit.calls), len(f.pick.calls))
-	}
-}
-
-func TestPipelineRefusesToResumeAChangedStep(t *testing.T) {
-	cfgPath := writePipeline(t, threeSteps)
-	work := t.TempDir()
-	f := newFakes()
-	f.fit.fail = 1
-	if _, err := runFake(f, cfgPath, "--work-dir", work); err == nil {
-		t.Fatal("the killed supernet did not fail the pipeline")
-	}
-	again := newFakes()
-	_, err := runFake(again, cfgPath, "--work-dir", work, "--cfg-options", "steps.0.args=[--seed,4]")
-	if err == nil || !strings.Contains(err.Error(), "step 1 (supernet) was interrupted") || !strings.Contains(err.Error(), `argument 8 was "3" and is now "4"`) {
-		t.Errorf("resume with another seed: %v", err)
-	}
-	if len(again.fit.calls) != 0 {
-		t.Error("the changed step ran")
-	}
-}
-
-func TestPipelineInterruptedByContext(t *testing.T) {
-	cfgPath := writePipeline(t, threeSteps)
-	work := t.TempDir()
-	f := newFakes()
-	ctx, cancel := context.WithCancel(context.Background())
-	tools := f.tools()
-	fit := tools["fit"]
-	fit.Run = func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		cancel()
-		return ctx.Err()
-	}
-	tools["fit"] = fit
-	err := PipelineWith(ctx, []string{cfgPath, "--work-dir", work}, tools, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "step 1 (supernet) was interrupted (context canceled); run the pipeline again to resume it") {
-		t.Errorf("error %v", err)
-	}
-	if !fileExists(filepath.Join(work, "supernet", "started.json")) || fileExists(filepath.Join(work, "supernet", "done.json")) {
-		t.Error("an interrupted step needs started.json and no done.json")
-	}
-}
-
-func TestPipelineDryRun(t *testing.T) {
-	cfgPath := writePipeline(t, threeSteps)
-	work := t.TempDir()
-	f := newFakes()
-	f.pick.fail = 1
-	runFake(f, cfgPath, "--work-dir", work)
-	dry := newFakes()
-	out, err := runFake(dry, cfgPath, "--work-dir", work, "--dry-run")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := len(dry.fit.calls) + len(dry.pick.calls); n != 0 {
-		t.Errorf("a dry run ran %d steps", n)
-	}
-	for _, want := range []string{
-		"== supernet [1/3] (" + filepath.Join(work, "supernet") + "): finished, will be skipped",
-		"== search [2/3] (" + filepath.Join(work, "search") + "): interrupted, will resume",
-		"   pick " + filepath.Join(filepath.Dir(cfgPath), "search.yaml") + " " + filepath.Join(work, "supernet", "checkpoint.out"),
-		"== retrain [3/3] (" + filepath.Join(work, "retrain") + "): to run",
-		`'--cfg-options=algorithm.mutable_cfg="$(steps.search.best_subnet)"'`,
+	tools := map[string]pipeline.Tool{"fit": {Flags: func(dir string) []string { return []string{"--work-dir", dir} }}}
+	steps := "steps:\n  - {name: a, tool: fit, config: c.yaml}\n"
+	withDir := filepath.Join(dir, "with_dir.yaml")
+	without := filepath.Join(dir, "spos.v1.yaml")
+	os.WriteFile(withDir, []byte("work_dir: from_config\n"+steps), 0o644)
+	os.WriteFile(without, []byte(steps), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{without}, filepath.Join("work_dirs", "spos.v1")},
+		{[]string{withDir}, "from_config"},
+		{[]string{withDir, "--work-dir", "from_flag"}, "from_flag"},
 	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("dry run output lacks %q:\n%s", want, out)
+		var out bytes.Buffer
+		if err := PipelineWith(context.Background(), append(tc.args, "--dry-run"), tools, &out, &out); err != nil {
+			t.Fatalf("%q: %v\n%s", tc.args, err, out.String())
+		}
+		a := filepath.Join(tc.want, "a")
+		want := fmt.Sprintf("== a [1/1] (%s): to run\n   fit c.yaml --work-dir %s\n", a, a)
+		if out.String() != want {
+			t.Errorf("%q printed\n%s\nwant\n%s", tc.args, out.String(), want)
 		}
 	}
 }
 
-func TestPipelineConfigErrors(t *testing.T) {
-	step := func(name, tool, extra string) string {
-		return fmt.Sprintf("  - name: %s\n    tool: %s\n    config: c.yaml\n%s", name, tool, extra)
+// TestTestSummaryOfACustomTool runs a tool named evaluate whose output
+// scores is a test's metrics file: TestSummary puts it in the results as a
+// tested model, its size counted from the step's config and overrides.
+func TestTestSummaryOfACustomTool(t *testing.T) {
+	subnetCfg, err := filepath.Abs("../../configs/nas/spos/spos_subnet_shufflenetv2_mnist.yaml")
+	if err != nil {
+		t.Fatal(err)
 	}
-	cases := []struct {
-		name, text, frag string
-	}{
-		{"no steps", "work_dir: x\n", "has no steps"},
-		{"unknown tool", "steps:\n" + step("a", "tran", ""), `step 1 (a): unknown tool "tran"; the tools are fit, pick, score`},
-		{"unknown step", "steps:\n" + step("a", "fit", "") + step("b", "pick", "    checkpoint: $(steps.supernet.checkpoint)\n"),
-			`step 2 (b): checkpoint refers to step "supernet", which is not an earlier step (earlier steps: a)`},
-		{"later step", "steps:\n" + step("a", "fit", "    cfg_options: {load_from: $(steps.b.checkpoint)}\n") + step("b", "fit", ""),
-			`step 1 (a): cfg_options load_from refers to step "b", but no step comes before this one`},
-		{"unknown output", "steps:\n" + step("a", "fit", "") + step("b", "pick", "    checkpoint: $(steps.a.best_subnet)\n"),
-			`step 2 (b): checkpoint refers to output "best_subnet" of step "a", which has no such output; its outputs are checkpoint, work_dir`},
-		{"bad reference", "steps:\n" + step("a", "fit", "    args: [--work, $(a.checkpoint)]\n"),
-			"step 1 (a): args.1: $(a.checkpoint) is not a step reference; write $(steps.NAME.OUTPUT)"},
-		{"duplicate name", "steps:\n" + step("a", "fit", "") + step("a", "fit", ""), `step 2 (a): the name "a" is already step 1 (a)'s`},
-		{"bad name", "steps:\n" + step("a.b", "fit", ""), `step 1: name "a.b" must start with a letter`},
-		{"missing checkpoint", "steps:\n" + step("a", "pick", ""), "step 1 (a): tool pick needs a checkpoint"},
-		{"stray checkpoint", "steps:\n" + step("a", "fit", "    checkpoint: x.pth\n"), "step 1 (a): tool fit takes no checkpoint"},
-		{"unknown key", "steps:\n" + step("a", "fit", "    cfg-options: {a: 1}\n"), `unknown key "cfg-options"`},
-		{"key twice", "steps:\n" + step("a", "fit", "    cfg_options: {runner.max_iters: 1, runner: {max_iters: 2}}\n"),
-			"step 1 (a): cfg_options sets runner.max_iters twice"},
-		{"mapping in a list", "steps:\n" + step("a", "fit", "    cfg_options: {hooks: [{type: X}]}\n"),
-			"step 1 (a): cfg_options hooks: a mapping cannot be written as an override value"},
+	subnet, err := filepath.Abs("../../configs/nas/spos/SPOS_SHUFFLENETV2_330M_IN1k_PAPER.yaml")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			cfgPath := writePipeline(t, tc.text)
-			f := newFakes()
-			_, err := runFake(f, cfgPath, "--work-dir", t.TempDir(), "--dry-run")
-			if err == nil || !strings.Contains(err.Error(), tc.frag) {
-				t.Errorf("error %v\nwant it to contain %q", err, tc.frag)
+	tools := map[string]pipeline.Tool{"evaluate": {
+		Checkpoint: true,
+		Flags:      func(dir string) []string { return []string{"--into", dir} },
+		Outputs:    []string{"scores"},
+		Run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			dir := args[slices.Index(args, "--into")+1]
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
 			}
-		})
+			return os.WriteFile(filepath.Join(dir, "scores.json"), []byte(`{"metrics": {"accuracy_top-1": 98.5}}`), 0o644)
+		},
+		Collect: func(dir string) (map[string]string, error) {
+			return map[string]string{"scores": filepath.Join(dir, "scores.json")}, nil
+		},
+		Summarize: TestSummary("scores"),
+	}}
+	pipe := filepath.Join(t.TempDir(), "p.yaml")
+	text := fmt.Sprintf("steps:\n  - {name: judge, tool: evaluate, config: %s, checkpoint: w.json, cfg_options: {mutable_cfg: %s}}\n", subnetCfg, subnet)
+	if err := os.WriteFile(pipe, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	var out bytes.Buffer
+	if err := PipelineWith(context.Background(), []string{pipe, "--work-dir", work}, tools, &out, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+
+	cfg, err := config.Load(subnetCfg, config.Options{Overrides: []string{"mutable_cfg=" + subnet}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alg, err := algorithms.FromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, err := alg.(algorithms.OneShot).Complexity(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res pipeline.Results
+	b, err := os.ReadFile(filepath.Join(work, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Tested) != 1 || len(res.Searched) != 0 {
+		t.Fatalf("results hold %d tested and %d searched, want 1 and 0:\n%s", len(res.Tested), len(res.Searched), b)
+	}
+	got := res.Tested[0]
+	if got.Step != "judge" || got.Subnet != subnet || got.Checkpoint != "w.json" || got.Metrics["accuracy_top-1"] != 98.5 ||
+		got.Params != size.Params || got.FLOPs != size.FLOPs || size.FLOPs <= 0 {
+		t.Errorf("tested %+v, want step judge, subnet %s, checkpoint w.json, top-1 98.5, %d params and %d FLOPs", got, subnet, size.Params, size.FLOPs)
+	}
+	row := fmt.Sprintf("| judge | %s | %.3f | %.3f | 98.50 | w.json |", subnet, float64(size.Params)/1e6, float64(size.FLOPs)/1e6)
+	if md, _ := os.ReadFile(filepath.Join(work, "results.md")); !strings.Contains(string(md), row) {
+		t.Errorf("results.md lacks the row %q:\n%s", row, md)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/razorgo/razor/datasets"
+	"github.com/razorgo/razor/runners/pipeline"
 	"github.com/razorgo/razor/tools/cli"
 )
 
@@ -129,7 +130,7 @@ func TestSPOSPipelineSmoke(t *testing.T) {
 		t.Fatal(log)
 	}
 
-	var res cli.PipelineResults
+	var res pipeline.Results
 	b, err := os.ReadFile(filepath.Join(work, "results.json"))
 	if err != nil {
 		t.Fatal(err)

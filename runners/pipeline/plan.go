@@ -1,4 +1,4 @@
-package cli
+package pipeline
 
 import (
 	"fmt"
@@ -11,17 +11,18 @@ import (
 	"github.com/razorgo/razor/config"
 )
 
-// PipelineStep is one entry of a pipeline config's `steps` list.
+// Step is one entry of a pipeline config's `steps` list.
 //
 // Any string in Config, Checkpoint, the values of CfgOptions and Args may
 // hold run-time references `$(steps.NAME.OUTPUT)` to an output of an
 // earlier step, replaced by its value (a path) when the step starts. They
 // differ from the config package's `${ EXPR }`, which is evaluated when the
 // pipeline file is loaded, before any step has run.
-type PipelineStep struct {
+type Step struct {
 	// Name names the step in references and its work dir, <work_dir>/<name>.
 	Name string `cfg:"name,required"`
-	// Tool is the command the step runs: train, search or test.
+	// Tool names the command the step runs, a key of the Runner's Tools:
+	// train, search or test with tools/cli's built-in tools.
 	Tool string `cfg:"tool,required"`
 	// Config is the tool's CONFIG argument; write {{fileDirname}}/x.yaml for
 	// a file beside the pipeline config.
@@ -53,7 +54,7 @@ type stepOption struct {
 // plannedStep is a step checked against the tools and the steps before it,
 // ready to be resolved into a command line once its inputs exist.
 type plannedStep struct {
-	PipelineStep
+	Step
 	index   int
 	options []stepOption
 	args    []string
@@ -66,13 +67,13 @@ func (s *plannedStep) where() string {
 	return fmt.Sprintf("step %d (%s)", s.index+1, s.Name)
 }
 
-// planPipeline reads the steps of a loaded pipeline config and checks every
+// plan reads the steps of a loaded pipeline config and checks every
 // name, tool and reference before anything runs.
-func planPipeline(cfg *config.Config, tools map[string]PipelineTool) ([]*plannedStep, error) {
+func plan(cfg *config.Config, tools map[string]Tool) ([]*plannedStep, error) {
 	if !cfg.Has("steps") {
 		return nil, fmt.Errorf("pipeline %s has no steps: list them under `steps:`, each with a name, a tool and a config", cfg.File)
 	}
-	var raw []PipelineStep
+	var raw []Step
 	if err := cfg.Decode("steps", &raw); err != nil {
 		return nil, fmt.Errorf("pipeline %s: %w", cfg.File, err)
 	}
@@ -93,7 +94,7 @@ func planPipeline(cfg *config.Config, tools map[string]PipelineTool) ([]*planned
 	outputs := map[string][]string{}
 	var steps []*plannedStep
 	for i, ps := range raw {
-		s := &plannedStep{PipelineStep: ps, index: i}
+		s := &plannedStep{Step: ps, index: i}
 		if err := s.check(tools, outputs, steps, shared); err != nil {
 			return nil, fmt.Errorf("pipeline %s: %w", cfg.File, err)
 		}
@@ -105,7 +106,7 @@ func planPipeline(cfg *config.Config, tools map[string]PipelineTool) ([]*planned
 
 // check validates one step against the tools and the steps before it and
 // fills in its options, arguments and dependencies.
-func (s *plannedStep) check(tools map[string]PipelineTool, outputs map[string][]string, before []*plannedStep, shared []stepOption) error {
+func (s *plannedStep) check(tools map[string]Tool, outputs map[string][]string, before []*plannedStep, shared []stepOption) error {
 	if !stepName.MatchString(s.Name) {
 		return fmt.Errorf("step %d: name %q must start with a letter and hold only letters, digits, _ and - (it names the step's work dir and its references)", s.index+1, s.Name)
 	}
@@ -304,7 +305,7 @@ func flattenOptions(m map[string]any, path string) ([]stepOption, error) {
 }
 
 // toolNames lists the tools in name order.
-func toolNames(tools map[string]PipelineTool) []string {
+func toolNames(tools map[string]Tool) []string {
 	names := make([]string, 0, len(tools))
 	for n := range tools {
 		names = append(names, n)
@@ -313,8 +314,8 @@ func toolNames(tools map[string]PipelineTool) []string {
 	return names
 }
 
-// PipelineCommand is one step of a pipeline as its tool will be called.
-type PipelineCommand struct {
+// Command is one step of a pipeline as its tool will be called.
+type Command struct {
 	Step, Tool string
 	// Config, Checkpoint and CfgOptions (KEY=VALUE pairs) are what the tool
 	// loads.
@@ -324,22 +325,22 @@ type PipelineCommand struct {
 	Args []string
 }
 
-// PlanPipeline checks a loaded pipeline config against tools and returns
+// Plan checks a loaded pipeline config against tools and returns
 // its steps' commands, each step working in <workDir>/<name>, with every
 // reference to an earlier step's output replaced by ref's answer (a stand-in
 // where the step has not run).
-func PlanPipeline(cfg *config.Config, tools map[string]PipelineTool, workDir string, ref func(step, output string) string) ([]PipelineCommand, error) {
-	steps, err := planPipeline(cfg, tools)
+func Plan(cfg *config.Config, tools map[string]Tool, workDir string, ref func(step, output string) string) ([]Command, error) {
+	steps, err := plan(cfg, tools)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]PipelineCommand, len(steps))
+	out := make([]Command, len(steps))
 	for i, s := range steps {
 		r, err := s.resolve(func(step, key, where string) (string, error) { return ref(step, key), nil })
 		if err != nil {
 			return nil, err
 		}
-		out[i] = PipelineCommand{Step: s.Name, Tool: s.Tool, Config: r.config, Checkpoint: r.checkpoint, CfgOptions: r.options,
+		out[i] = Command{Step: s.Name, Tool: s.Tool, Config: r.config, Checkpoint: r.checkpoint, CfgOptions: r.options,
 			Args: buildArgs(tools[s.Tool], r, filepath.Join(workDir, s.Name))}
 	}
 	return out, nil

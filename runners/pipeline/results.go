@@ -1,4 +1,4 @@
-package cli
+package pipeline
 
 import (
 	"encoding/json"
@@ -9,15 +9,15 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/config"
 	"github.com/razorgo/razor/runners/search"
 )
 
-// PipelineResults are what a pipeline ends with, as mmrazor's README
-// tables: every tested model with its size and metrics, and every search's
-// answer against random subnets under the same constraint.
-type PipelineResults struct {
+// Results are what a pipeline ends with, as mmrazor's README tables:
+// every tested model with its size and metrics, and every search's answer
+// against random subnets under the same constraint. The tools' Summarize
+// functions fill them, so a tool of any name can add rows.
+type Results struct {
 	Tested   []TestedModel    `json:"tested"`
 	Searched []SearchedSubnet `json:"searched"`
 }
@@ -37,25 +37,13 @@ type SearchedSubnet struct {
 	Constraints string  `json:"constraints"`
 	// Evaluated counts the distinct subnets the search scored.
 	Evaluated int `json:"evaluated"`
-	// Random is nil when the search drew no random subnets.
-	Random *RandomSubnets `json:"random,omitempty"`
+	// Random is the search report's random baseline without its
+	// candidates, which the report keeps; nil when the search drew no
+	// random subnets.
+	Random *search.Baseline `json:"random,omitempty"`
 }
 
-// RandomSubnets summarize the scores of a search's random subnets.
-type RandomSubnets struct {
-	Num    int       `json:"num"`
-	Scores []float64 `json:"scores"`
-	// Mean, Std (n-1), Min and Max of Scores.
-	Mean float64 `json:"mean"`
-	Std  float64 `json:"std"`
-	Min  float64 `json:"min"`
-	Max  float64 `json:"max"`
-	// BetterThanBest counts the random subnets scoring above the searched
-	// one.
-	BetterThanBest int `json:"better_than_best"`
-}
-
-// TestedModel is one test step's model: a row of the results table.
+// TestedModel is one tested model: a row of the results table.
 type TestedModel struct {
 	Step string `json:"step"`
 	// Subnet is the subnet file the model was built with
@@ -69,80 +57,56 @@ type TestedModel struct {
 	Metrics map[string]float64 `json:"metrics"`
 }
 
-// pipelineResults gathers the results of the finished steps.
-func pipelineResults(records []*PipelineRecord, workDir string) (*PipelineResults, error) {
-	res := &PipelineResults{Tested: []TestedModel{}, Searched: []SearchedSubnet{}}
+// results gathers what the finished steps' tools summarize, in step order.
+func (p *Runner) results(records []*Record) (*Results, error) {
+	res := &Results{Tested: []TestedModel{}, Searched: []SearchedSubnet{}}
 	for _, rec := range records {
-		switch rec.Tool {
-		case "test":
-			row, err := testedModel(rec)
-			if err != nil {
-				return nil, fmt.Errorf("results of step %s: %w", rec.Step, err)
-			}
-			res.Tested = append(res.Tested, *row)
-		case "search":
-			row, err := searchedSubnet(rec)
-			if err != nil {
-				return nil, fmt.Errorf("results of step %s: %w", rec.Step, err)
-			}
-			res.Searched = append(res.Searched, *row)
+		summarize := p.Tools[rec.Tool].Summarize
+		if summarize == nil {
+			continue
+		}
+		sum, err := summarize(rec)
+		if err != nil {
+			return nil, fmt.Errorf("results of step %s: %w", rec.Step, err)
+		}
+		if sum.Tested != nil {
+			res.Tested = append(res.Tested, *sum.Tested)
+		}
+		if sum.Searched != nil {
+			res.Searched = append(res.Searched, *sum.Searched)
 		}
 	}
 	return res, nil
 }
 
-// searchedSubnet reads a search step's report.
-func searchedSubnet(rec *PipelineRecord) (*SearchedSubnet, error) {
-	var rep search.Report
-	b, err := os.ReadFile(rec.Outputs["report"])
-	if err != nil {
-		return nil, err
+// SearchSummary is the Summarize of a tool whose outputs named subnet and
+// report are a search's best_subnet.yaml and search_report.json, as
+// runners/search writes them: it makes the step a row of the searched
+// subnets.
+func SearchSummary(subnet, report string) func(rec *Record) (Summary, error) {
+	return func(rec *Record) (Summary, error) {
+		var rep search.Report
+		b, err := os.ReadFile(rec.Outputs[report])
+		if err != nil {
+			return Summary{}, err
+		}
+		if err := json.Unmarshal(b, &rep); err != nil {
+			return Summary{}, fmt.Errorf("search report %s: %w", rec.Outputs[report], err)
+		}
+		out := &SearchedSubnet{Step: rec.Step, Subnet: rec.Outputs[subnet], ScoreKey: rep.ScoreKey, Score: rep.Best.Score,
+			Params: rep.Best.Params, FLOPs: rep.Best.FLOPs, Constraints: rep.Constraints, Evaluated: rep.Evaluated}
+		if b := rep.RandomBaseline; b != nil {
+			random := *b
+			random.Candidates = nil
+			out.Random = &random
+		}
+		return Summary{Searched: out}, nil
 	}
-	if err := json.Unmarshal(b, &rep); err != nil {
-		return nil, fmt.Errorf("search report %s: %w", rec.Outputs["report"], err)
-	}
-	out := &SearchedSubnet{Step: rec.Step, Subnet: rec.Outputs["best_subnet"], ScoreKey: rep.ScoreKey, Score: rep.Best.Score,
-		Params: rep.Best.Params, FLOPs: rep.Best.FLOPs, Constraints: rep.Constraints, Evaluated: rep.Evaluated}
-	if b := rep.RandomBaseline; b != nil {
-		out.Random = &RandomSubnets{Num: b.Num, Scores: b.Scores, Mean: b.Mean, Std: b.Std, Min: b.Min, Max: b.Max, BetterThanBest: b.BetterThanBest}
-	}
-	return out, nil
-}
-
-// testedModel rebuilds a test step's model from its config and overrides to
-// count it, and reads its metrics.
-func testedModel(rec *PipelineRecord) (*TestedModel, error) {
-	var tr TestResult
-	b, err := os.ReadFile(rec.Outputs["metrics"])
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(b, &tr); err != nil {
-		return nil, fmt.Errorf("metrics file %s: %w", rec.Outputs["metrics"], err)
-	}
-	cfg, err := config.Load(rec.Config, config.Options{Overrides: rec.CfgOptions})
-	if err != nil {
-		return nil, err
-	}
-	alg, err := algorithms.FromConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", rec.Config, err)
-	}
-	oneShot, err := algorithms.AsOneShot(alg, "counting FLOPs")
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", rec.Config, err)
-	}
-	c, err := oneShot.Complexity(nil, nil)
-	if err != nil {
-		return nil, fmt.Errorf("counting FLOPs of config %s: %w", rec.Config, err)
-	}
-	subnet, _ := cfg.String("algorithm.mutable_cfg", "")
-	return &TestedModel{Step: rec.Step, Subnet: subnet, Checkpoint: rec.Checkpoint, Params: c.Params, FLOPs: c.FLOPs, Metrics: tr.Metrics}, nil
 }
 
 // markdown renders the results as Markdown tables, paths shown relative to
 // the pipeline's work dir.
-func (r *PipelineResults) markdown(workDir string) string {
+func (r *Results) markdown(workDir string) string {
 	var b strings.Builder
 	b.WriteString("## Tested models\n\n")
 	r.testedTable(&b, workDir)
@@ -153,7 +117,7 @@ func (r *PipelineResults) markdown(workDir string) string {
 	return b.String()
 }
 
-func (r *PipelineResults) testedTable(b *strings.Builder, workDir string) {
+func (r *Results) testedTable(b *strings.Builder, workDir string) {
 	if len(r.Tested) == 0 {
 		b.WriteString("No test step ran.\n")
 		return
@@ -191,7 +155,7 @@ func (r *PipelineResults) testedTable(b *strings.Builder, workDir string) {
 
 // searchedTable compares each search's best subnet with its random ones:
 // the supernet scores of both, under the same constraint.
-func (r *PipelineResults) searchedTable(b *strings.Builder, workDir string) {
+func (r *Results) searchedTable(b *strings.Builder, workDir string) {
 	b.WriteString("| Step | Best subnet | Params (M) | FLOPs (M) | Constraint | Supernet score | Random subnets | Random mean ± std | Random min / max | Random above best |\n")
 	b.WriteString("|---|---|---:|---:|---|---:|---:|---:|---:|---:|\n")
 	for _, s := range r.Searched {
@@ -208,7 +172,7 @@ func (r *PipelineResults) searchedTable(b *strings.Builder, workDir string) {
 
 // write saves results.md and results.json in the work dir and prints the
 // Markdown to out.
-func (r *PipelineResults) write(workDir string, out io.Writer) error {
+func (r *Results) write(workDir string, out io.Writer) error {
 	md := r.markdown(workDir)
 	if err := config.WriteFileAtomic(filepath.Join(workDir, "results.md"), []byte(md)); err != nil {
 		return err

@@ -1,11 +1,10 @@
-package cli
+package pipeline
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -17,28 +16,10 @@ import (
 	"github.com/razorgo/razor/config"
 )
 
-// PipelineTool is a command that pipeline steps can run, and what the
-// pipeline needs to know to place and find its outputs.
-type PipelineTool struct {
-	// Run runs the command on its arguments, as Train does.
-	Run func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-	// Checkpoint is whether the command takes CHECKPOINT after CONFIG.
-	Checkpoint bool
-	// Flags are the arguments that put the command's outputs in the step's
-	// work dir, and resume an interrupted run from what it left there.
-	Flags func(dir string) []string
-	// Outputs names what a finished step offers to later steps' references,
-	// besides work_dir, which every step has.
-	Outputs []string
-	// Collect finds the outputs in a finished step's work dir. An output a
-	// run may lack (train's best_checkpoint without save_best) is left out.
-	Collect func(dir string) (map[string]string, error)
-}
-
-// PipelineRecord is what the pipeline writes in a step's work dir:
+// Record is what the pipeline writes in a step's work dir:
 // started.json when the step starts, and done.json, with the outputs, once
 // it has finished. done.json marks the step finished.
-type PipelineRecord struct {
+type Record struct {
 	Step string `json:"step"`
 	Tool string `json:"tool"`
 	// Config, Checkpoint and CfgOptions are the tool's config, checkpoint
@@ -64,23 +45,14 @@ const (
 	doneFile    = "done.json"
 )
 
-// pipelineRunner runs planned steps in order in workDir.
-type pipelineRunner struct {
-	tools   map[string]PipelineTool
-	workDir string
-	stdout  io.Writer
-	stderr  io.Writer
-	now     func() time.Time
-}
-
 // stepState is what a step's work dir says about it.
 type stepState struct {
 	dir           string
-	done, started *PipelineRecord
+	done, started *Record
 }
 
-func (p *pipelineRunner) state(s *plannedStep) (*stepState, error) {
-	st := &stepState{dir: filepath.Join(p.workDir, s.Name)}
+func (p *Runner) state(s *plannedStep) (*stepState, error) {
+	st := &stepState{dir: filepath.Join(p.WorkDir, s.Name)}
 	var err error
 	if st.done, err = readRecord(filepath.Join(st.dir, doneFile)); err != nil {
 		return nil, err
@@ -93,7 +65,7 @@ func (p *pipelineRunner) state(s *plannedStep) (*stepState, error) {
 
 // command resolves a step against the finished steps' records and builds
 // its tool's argument list and inputs.
-func (p *pipelineRunner) command(s *plannedStep, dir string, records map[string]*PipelineRecord) (*resolvedStep, []string, map[string]time.Time, error) {
+func (p *Runner) command(s *plannedStep, dir string, records map[string]*Record) (*resolvedStep, []string, map[string]time.Time, error) {
 	r, err := s.resolve(func(step, key, where string) (string, error) {
 		v, ok := records[step].Outputs[key]
 		if !ok {
@@ -108,12 +80,12 @@ func (p *pipelineRunner) command(s *plannedStep, dir string, records map[string]
 	for _, d := range s.deps {
 		inputs[d] = records[d].Finished
 	}
-	return r, buildArgs(p.tools[s.Tool], r, dir), inputs, nil
+	return r, buildArgs(p.Tools[s.Tool], r, dir), inputs, nil
 }
 
 // buildArgs lays out a tool's command line: CONFIG [CHECKPOINT], the
 // tool's work dir flags, one --cfg-options per pair, then the step's args.
-func buildArgs(tool PipelineTool, r *resolvedStep, dir string) []string {
+func buildArgs(tool Tool, r *resolvedStep, dir string) []string {
 	args := []string{r.config}
 	if tool.Checkpoint {
 		args = append(args, r.checkpoint)
@@ -128,10 +100,10 @@ func buildArgs(tool PipelineTool, r *resolvedStep, dir string) []string {
 }
 
 // run runs every step that has not finished, in order, and returns the
-// records of all steps.
-func (p *pipelineRunner) run(ctx context.Context, steps []*plannedStep) ([]*PipelineRecord, error) {
-	records := map[string]*PipelineRecord{}
-	var out []*PipelineRecord
+// records of all steps, in step order.
+func (p *Runner) run(ctx context.Context, steps []*plannedStep) ([]*Record, error) {
+	records := map[string]*Record{}
+	var out []*Record
 	for _, s := range steps {
 		st, err := p.state(s)
 		if err != nil {
@@ -146,40 +118,40 @@ func (p *pipelineRunner) run(ctx context.Context, steps []*plannedStep) ([]*Pipe
 			if err := sameRun(st.done, args, inputs); err != nil {
 				return nil, fmt.Errorf("%s finished earlier in %s, but %w; remove %s to run it again, or restore the pipeline config", s.where(), st.dir, err, st.dir)
 			}
-			fmt.Fprintf(p.stdout, "%s: finished earlier (%s), skipped\n", head, filepath.Join(st.dir, doneFile))
+			fmt.Fprintf(p.Stdout, "%s: finished earlier (%s), skipped\n", head, filepath.Join(st.dir, doneFile))
 			records[s.Name] = st.done
 			out = append(out, st.done)
 			continue
 		}
-		rec := &PipelineRecord{Step: s.Name, Tool: s.Tool, Config: r.config, Checkpoint: r.checkpoint, CfgOptions: r.options, Command: args, Inputs: inputs, Started: p.now().UTC()}
+		rec := &Record{Step: s.Name, Tool: s.Tool, Config: r.config, Checkpoint: r.checkpoint, CfgOptions: r.options, Command: args, Inputs: inputs, Started: time.Now().UTC()}
 		if st.started != nil {
 			if err := sameRun(st.started, args, inputs); err != nil {
 				return nil, fmt.Errorf("%s was interrupted in %s, but %w; remove %s to start it afresh, or restore the pipeline config", s.where(), st.dir, err, st.dir)
 			}
 			rec.Started = st.started.Started
-			fmt.Fprintf(p.stdout, "%s: resuming the interrupted run in %s\n", head, st.dir)
+			fmt.Fprintf(p.Stdout, "%s: resuming the interrupted run in %s\n", head, st.dir)
 		} else if err := writeRecord(filepath.Join(st.dir, startedFile), rec); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(p.stdout, "%s: %s %s\n", head, s.Tool, shellJoin(args))
-		begin := p.now()
-		if err := p.tools[s.Tool].Run(ctx, args, p.stdout, p.stderr); err != nil {
+		fmt.Fprintf(p.Stdout, "%s: %s %s\n", head, s.Tool, shellJoin(args))
+		begin := time.Now()
+		if err := p.Tools[s.Tool].Run(ctx, args, p.Stdout, p.Stderr); err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("%s was interrupted (%w); run the pipeline again to resume it", s.where(), err)
 			}
 			return nil, fmt.Errorf("%s: %s failed: %w", s.where(), s.Tool, err)
 		}
-		outputs, err := p.tools[s.Tool].Collect(st.dir)
+		outputs, err := p.Tools[s.Tool].Collect(st.dir)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s finished, but %w", s.where(), s.Tool, err)
 		}
 		outputs["work_dir"] = st.dir
-		end := p.now()
+		end := time.Now()
 		rec.Outputs, rec.Finished, rec.Seconds = outputs, end.UTC(), end.Sub(begin).Seconds()
 		if err := writeRecord(filepath.Join(st.dir, doneFile), rec); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(p.stdout, "%s: finished in %.1fs\n", head, rec.Seconds)
+		fmt.Fprintf(p.Stdout, "%s: finished in %.1fs\n", head, rec.Seconds)
 		records[s.Name] = rec
 		out = append(out, rec)
 	}
@@ -188,7 +160,7 @@ func (p *pipelineRunner) run(ctx context.Context, steps []*plannedStep) ([]*Pipe
 
 // sameRun checks that a recorded run had this command line and these
 // inputs, and says how they differ when not.
-func sameRun(rec *PipelineRecord, args []string, inputs map[string]time.Time) error {
+func sameRun(rec *Record, args []string, inputs map[string]time.Time) error {
 	if !slices.Equal(rec.Command, args) {
 		for i := range min(len(rec.Command), len(args)) {
 			if rec.Command[i] != args[i] {
@@ -206,7 +178,7 @@ func sameRun(rec *PipelineRecord, args []string, inputs map[string]time.Time) er
 }
 
 // readRecord reads a started.json or done.json; a missing file is nil.
-func readRecord(path string) (*PipelineRecord, error) {
+func readRecord(path string) (*Record, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -214,14 +186,14 @@ func readRecord(path string) (*PipelineRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading pipeline record %s: %w", path, err)
 	}
-	var rec PipelineRecord
+	var rec Record
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return nil, fmt.Errorf("pipeline record %s is not valid JSON (%v); remove it to run the step again", path, err)
 	}
 	return &rec, nil
 }
 
-func writeRecord(path string, rec *PipelineRecord) error {
+func writeRecord(path string, rec *Record) error {
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return err

@@ -1,0 +1,98 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/razorgo/razor/runners/search"
+)
+
+// TestResultsComeFromToolsOfAnyName runs tools named neither search nor
+// test whose outputs are a search's and a test's: their Summarize, not
+// their names, puts them in results.md and results.json.
+func TestResultsComeFromToolsOfAnyName(t *testing.T) {
+	rep := search.Report{ScoreKey: "accuracy_top-1", Constraints: "flops < 1e6", Evaluated: 7,
+		Best: search.Candidate{Cost: search.Cost{Params: 1_500_000, FLOPs: 250_000}, Score: 50},
+		RandomBaseline: &search.Baseline{Num: 2, Scores: []float64{40, 62}, Mean: 51, Std: 15.556, Min: 40, Max: 62, BetterThanBest: 1,
+			Candidates: []search.Candidate{{Key: "a", Score: 40}, {Key: "b", Score: 62}}}}
+	repJSON, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFakes()
+	f.pick.content = map[string]string{"report": string(repJSON)}
+	f.pick.summarize = SearchSummary("best_subnet", "report")
+	f.score.content = map[string]string{"metrics": `{"top1": 71.25}`}
+	f.score.summarize = func(rec *Record) (Summary, error) {
+		var m map[string]float64
+		b, err := os.ReadFile(rec.Outputs["metrics"])
+		if err != nil {
+			return Summary{}, err
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return Summary{}, err
+		}
+		return Summary{Tested: &TestedModel{Step: rec.Step, Subnet: rec.CfgOptions[0][len("mutable_cfg="):], Checkpoint: rec.Checkpoint,
+			Params: 1_250_000, FLOPs: 3_500_000, Metrics: m}}, nil
+	}
+	cfgPath := writePipeline(t, `
+steps:
+  - {name: supernet, tool: fit, config: s.yaml}
+  - {name: hunt, tool: pick, config: h.yaml, checkpoint: $(steps.supernet.checkpoint)}
+  - name: judge
+    tool: score
+    config: j.yaml
+    checkpoint: $(steps.supernet.checkpoint)
+    cfg_options: {mutable_cfg: $(steps.hunt.best_subnet)}
+`)
+	work := t.TempDir()
+	out, err := runFake(f, cfgPath, work)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+
+	subnet := filepath.Join(work, "hunt", "best_subnet.out")
+	want := Results{
+		Tested: []TestedModel{{Step: "judge", Subnet: subnet, Checkpoint: filepath.Join(work, "supernet", "checkpoint.out"),
+			Params: 1_250_000, FLOPs: 3_500_000, Metrics: map[string]float64{"top1": 71.25}}},
+		Searched: []SearchedSubnet{{Step: "hunt", Subnet: subnet, ScoreKey: "accuracy_top-1", Score: 50, Params: 1_500_000, FLOPs: 250_000,
+			Constraints: "flops < 1e6", Evaluated: 7,
+			Random: &search.Baseline{Num: 2, Scores: []float64{40, 62}, Mean: 51, Std: 15.556, Min: 40, Max: 62, BetterThanBest: 1}}},
+	}
+	js, err := os.ReadFile(filepath.Join(work, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Results
+	if err := json.Unmarshal(js, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("results.json holds\n%+v\nwant\n%+v", got, want)
+	}
+	// The report keeps the random subnets; the results only their scores.
+	if strings.Contains(string(js), "candidates") {
+		t.Errorf("results.json repeats the random candidates:\n%s", js)
+	}
+
+	md, err := os.ReadFile(filepath.Join(work, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range []string{
+		"| judge | hunt/best_subnet.out | 1.250 | 3.500 | 71.25 | supernet/checkpoint.out |",
+		"| hunt | hunt/best_subnet.out | 1.500 | 0.250 | flops < 1e6 | 50.00 (accuracy_top-1) | 2 | 51.00 ± 15.56 | 40.00 / 62.00 | 1 of 2 |",
+	} {
+		if !strings.Contains(string(md), row) || !strings.Contains(out, row) {
+			t.Errorf("results.md and the output lack the row %q:\n%s", row, md)
+		}
+	}
+	// fit summarizes nothing: one tested row, one searched row.
+	if n := strings.Count(string(md), "\n| "); n != 4 {
+		t.Errorf("results.md has %d table lines, want two headers and two rows:\n%s", n, md)
+	}
+}
