@@ -44,8 +44,8 @@ type Constructor interface {
 	New(params []*nn.Param) (Optimizer, error)
 }
 
-// Optimizers builds the `optimizer:` mapping of a config: SGD (as torch's,
-// with mmcv's paramwise_cfg) and what contributors register. A scope
+// Optimizers builds the `optimizer:` mapping of a config: SGD and AdamW (as
+// torch's, with mmcv's paramwise_cfg) and what contributors register. A scope
 // (torch.SGD, mmcv.SGD) is accepted as the registry's scopes are.
 var Optimizers = registry.New[Constructor]("optimizer")
 
@@ -62,6 +62,33 @@ type SGDOptions struct {
 // New builds the SGD optimizer over params.
 func (o SGDOptions) New(params []*nn.Param) (Optimizer, error) {
 	return NewSGD(params, SGDConfig{LR: o.LR, Momentum: o.Momentum, Dampening: o.Dampening, WeightDecay: o.WeightDecay, Nesterov: o.Nesterov}, o.ParamwiseCfg)
+}
+
+// AdamWOptions are the `optimizer:` keys of type AdamW (torch's names and
+// defaults: lr 1e-3, betas [0.9, 0.999], eps 1e-8, weight_decay 1e-2),
+// with mmcv's paramwise_cfg.
+type AdamWOptions struct {
+	LR           float64    `cfg:"lr"`
+	Betas        []float64  `cfg:"betas"`
+	Eps          float64    `cfg:"eps"`
+	WeightDecay  float64    `cfg:"weight_decay"`
+	AMSGrad      bool       `cfg:"amsgrad"`
+	ParamwiseCfg *Paramwise `cfg:"paramwise_cfg"`
+}
+
+// Defaults are torch's.
+func (o *AdamWOptions) Defaults() {
+	var c AdamWConfig
+	c.Defaults()
+	o.LR, o.Betas, o.Eps, o.WeightDecay = c.LR, c.Betas[:], c.Eps, c.WeightDecay
+}
+
+// New builds the AdamW optimizer over params.
+func (o AdamWOptions) New(params []*nn.Param) (Optimizer, error) {
+	if len(o.Betas) != 2 {
+		return nil, fmt.Errorf("AdamW: betas must be two numbers, such as [0.9, 0.999], not %v", o.Betas)
+	}
+	return NewAdamW(params, AdamWConfig{LR: o.LR, Betas: [2]float64{o.Betas[0], o.Betas[1]}, Eps: o.Eps, WeightDecay: o.WeightDecay, AMSGrad: o.AMSGrad}, o.ParamwiseCfg)
 }
 
 // Build builds the optimizer a config mapping describes (path names it in
@@ -83,4 +110,5 @@ func Build(node any, path string, params []*nn.Param) (Optimizer, error) {
 
 func init() {
 	registry.MustRegister(Optimizers, "SGD", func(o SGDOptions) (Constructor, error) { return o, nil })
+	registry.MustRegister(Optimizers, "AdamW", func(o AdamWOptions) (Constructor, error) { return o, nil })
 }
