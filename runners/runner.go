@@ -1,11 +1,19 @@
-// Package runners drives training and search: the iteration- and
-// epoch-based loops, the hooks that run around every step (lr schedule,
-// optimizer, checkpoints, logging, evaluation), and the evolution search.
+// Package runners drives training: the runner loops (IterBasedRunner,
+// EpochBasedRunner), the hooks that run around every step (lr schedule,
+// optimizer, checkpoints, logging, evaluation, custom_hooks) and the
+// metrics evaluation scores with, each built from its config section by a
+// typed registry (Loops, Hooks, Metrics; optimizers in optim). Its
+// sub-packages hold optimizers, checkpoints, the evolution search and the
+// pipeline engine.
 //
 // A Runner knows nothing about models or data formats. It asks a Task for
-// one training step at a time and hands the hooks a view of its state, the
-// way mmcv's runners do, so the same loop trains a classifier, a detector
-// or a one-shot supernet.
+// one training step at a time -- an algorithm's TrainStep on the next
+// batch -- and hands the hooks a view of its state, the way mmcv's runners
+// do, so the same loop trains a classifier, a detector, a one-shot
+// supernet or a differentiable search.
+//
+// runners may import algorithms, mutables, models, datasets, registry and
+// config; never tools.
 package runners
 
 import (
