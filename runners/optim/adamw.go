@@ -69,9 +69,8 @@ type adamwSlot struct {
 // parameter used on every other iteration follow its own count. See SGD for
 // how ZeroGrad(true) and ZeroGrad(false) differ for unused parameters.
 type AdamW struct {
-	cfg     AdamWConfig
-	entries []entry
-	groups  []group
+	paramGroups
+	cfg AdamWConfig
 	// state holds the parameters that have taken a step; with
 	// zero-filled gradients these are the ones every later step moves.
 	state map[string]*adamwSlot
@@ -96,26 +95,11 @@ func NewAdamW(params []*nn.Param, cfg AdamWConfig, paramwise *Paramwise) (*AdamW
 	case !(cfg.WeightDecay >= 0):
 		return nil, fmt.Errorf("AdamW: invalid weight_decay value: %v", cfg.WeightDecay)
 	}
-	o := &AdamW{cfg: cfg, state: map[string]*adamwSlot{}}
-	type key struct{ lr, decay float64 }
-	groupOf := map[key]int{}
-	seen := map[string]bool{}
-	for _, p := range params {
-		if seen[p.Name()] {
-			return nil, fmt.Errorf("AdamW: two parameters are named %q", p.Name())
-		}
-		seen[p.Name()] = true
-		lrMult, decayMult := paramwise.multipliers(p)
-		k := key{cfg.LR * lrMult, cfg.WeightDecay * decayMult}
-		g, ok := groupOf[k]
-		if !ok {
-			g = len(o.groups)
-			groupOf[k] = g
-			o.groups = append(o.groups, group{initialLR: k.lr, lr: k.lr, weightDecay: k.decay})
-		}
-		o.entries = append(o.entries, entry{name: p.Name(), p: p, group: g})
+	pg, err := newParamGroups("AdamW", params, cfg.LR, cfg.WeightDecay, paramwise)
+	if err != nil {
+		return nil, err
 	}
-	return o, nil
+	return &AdamW{paramGroups: pg, cfg: cfg, state: map[string]*adamwSlot{}}, nil
 }
 
 // adamwUpdate is one parameter's step: its weights, gradient and averages
@@ -219,56 +203,9 @@ func (o *AdamW) apply(items []adamwUpdate, lo, hi int) {
 	}
 }
 
-// ZeroGrad clears the gradient of every parameter; see nn.Param.ZeroGrad for
-// what setToNone changes.
-func (o *AdamW) ZeroGrad(setToNone bool) {
-	for _, e := range o.entries {
-		e.p.ZeroGrad(setToNone)
-	}
-}
-
 // ZeroFillStepped gives a zero gradient to every parameter that has taken
-// a step and has no gradient, as ZeroGrad(false) had left them before a
-// checkpoint: a run resumed with zero-filled gradients then moves exactly
-// the parameters the uninterrupted run moves.
-func (o *AdamW) ZeroFillStepped() {
-	for _, e := range o.entries {
-		if o.state[e.name] != nil && e.p.GradData() == nil {
-			if err := e.p.AccumulateGrad(make([]float32, e.p.Shape().TotalSize())); err != nil {
-				panic(err) // the size is the parameter's own
-			}
-		}
-	}
-}
-
-// SetLR sets each group's learning rate to policy(the group's initial
-// learning rate), as SGD.SetLR does.
-func (o *AdamW) SetLR(policy func(initialLR float64) float64) {
-	for i := range o.groups {
-		o.groups[i].lr = policy(o.groups[i].initialLR)
-	}
-}
-
-// LR is the current learning rate of the first parameter's group (what mmcv
-// logs as lr), or 0 without parameters.
-func (o *AdamW) LR() float64 {
-	if len(o.entries) == 0 {
-		return 0
-	}
-	return o.groups[o.entries[0].group].lr
-}
-
-// ParamLR returns the current learning rate and weight decay of the named
-// parameter.
-func (o *AdamW) ParamLR(name string) (lr, weightDecay float64, ok bool) {
-	for _, e := range o.entries {
-		if e.name == name {
-			g := o.groups[e.group]
-			return g.lr, g.weightDecay, true
-		}
-	}
-	return 0, 0, false
-}
+// a step and has none (see paramGroups.zeroFill).
+func (o *AdamW) ZeroFillStepped() { o.zeroFill(func(name string) bool { return o.state[name] != nil }) }
 
 // Prefixes of the AdamW state tensors' keys in StateDict, named as torch
 // names the state entries.

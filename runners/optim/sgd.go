@@ -66,10 +66,9 @@ type entry struct {
 // zero gradient (weight decay and momentum still move them), which is what
 // mmcv 1.x on torch 1.x, and so the reference mmrazor supernet training, did.
 type SGD struct {
-	cfg     SGDConfig
-	entries []entry
-	groups  []group
-	buf     map[string][]float32
+	paramGroups
+	cfg SGDConfig
+	buf map[string][]float32
 	// stepped holds the parameters that have taken a step: with
 	// zero-filled gradients these are the ones every later step moves, so
 	// a checkpoint keeps the set and ZeroFillStepped restores it.
@@ -87,26 +86,11 @@ func NewSGD(params []*nn.Param, cfg SGDConfig, paramwise *Paramwise) (*SGD, erro
 	if cfg.Nesterov && (cfg.Momentum <= 0 || cfg.Dampening != 0) {
 		return nil, fmt.Errorf("SGD: nesterov needs momentum > 0 and dampening 0, got momentum %v and dampening %v", cfg.Momentum, cfg.Dampening)
 	}
-	o := &SGD{cfg: cfg, buf: map[string][]float32{}, stepped: map[string]bool{}}
-	type key struct{ lr, decay float64 }
-	groupOf := map[key]int{}
-	seen := map[string]bool{}
-	for _, p := range params {
-		if seen[p.Name()] {
-			return nil, fmt.Errorf("SGD: two parameters are named %q", p.Name())
-		}
-		seen[p.Name()] = true
-		lrMult, decayMult := paramwise.multipliers(p)
-		k := key{cfg.LR * lrMult, cfg.WeightDecay * decayMult}
-		g, ok := groupOf[k]
-		if !ok {
-			g = len(o.groups)
-			groupOf[k] = g
-			o.groups = append(o.groups, group{initialLR: k.lr, lr: k.lr, weightDecay: k.decay})
-		}
-		o.entries = append(o.entries, entry{name: p.Name(), p: p, group: g})
+	pg, err := newParamGroups("SGD", params, cfg.LR, cfg.WeightDecay, paramwise)
+	if err != nil {
+		return nil, err
 	}
-	return o, nil
+	return &SGD{paramGroups: pg, cfg: cfg, buf: map[string][]float32{}, stepped: map[string]bool{}}, nil
 }
 
 // Step updates every parameter that has a gradient, as the type's
@@ -204,58 +188,9 @@ func (o *SGD) apply(items []update, lo, hi int) {
 	}
 }
 
-// ZeroGrad clears the gradient of every parameter; see nn.Param.ZeroGrad for
-// what setToNone changes.
-func (o *SGD) ZeroGrad(setToNone bool) {
-	for _, e := range o.entries {
-		e.p.ZeroGrad(setToNone)
-	}
-}
-
 // ZeroFillStepped gives a zero gradient to every parameter that has taken
-// a step and has no gradient, as ZeroGrad(false) had left them before a
-// checkpoint: a run resumed with zero-filled gradients then moves exactly
-// the parameters the uninterrupted run moves.
-func (o *SGD) ZeroFillStepped() {
-	for _, e := range o.entries {
-		if o.stepped[e.name] && e.p.GradData() == nil {
-			if err := e.p.AccumulateGrad(make([]float32, e.p.Shape().TotalSize())); err != nil {
-				panic(err) // the size is the parameter's own
-			}
-		}
-	}
-}
-
-// SetLR sets each group's learning rate to policy(the group's initial
-// learning rate), which is how mmcv's learning-rate hooks update every
-// param_group (each group's initial_lr is the base lr times its
-// multiplier).
-func (o *SGD) SetLR(policy func(initialLR float64) float64) {
-	for i := range o.groups {
-		o.groups[i].lr = policy(o.groups[i].initialLR)
-	}
-}
-
-// LR is the current learning rate of the first parameter's group (what mmcv
-// logs as lr), or 0 without parameters.
-func (o *SGD) LR() float64 {
-	if len(o.entries) == 0 {
-		return 0
-	}
-	return o.groups[o.entries[0].group].lr
-}
-
-// ParamLR returns the current learning rate and weight decay of the named
-// parameter.
-func (o *SGD) ParamLR(name string) (lr, weightDecay float64, ok bool) {
-	for _, e := range o.entries {
-		if e.name == name {
-			g := o.groups[e.group]
-			return g.lr, g.weightDecay, true
-		}
-	}
-	return 0, 0, false
-}
+// a step and has none (see paramGroups.zeroFill).
+func (o *SGD) ZeroFillStepped() { o.zeroFill(func(name string) bool { return o.stepped[name] }) }
 
 // momentumPrefix starts the key of every momentum buffer in StateDict.
 const momentumPrefix = "momentum_buffer/"
