@@ -27,6 +27,9 @@ type Binding struct {
 	counting bool
 	costs    []Cost
 	released bool
+	// done counts the graph's nodes that have run (nodes are only ever
+	// appended, so they are a prefix of AllNodes).
+	done int
 	// sums holds the results of the gradient additions execute computed.
 	sums ops.Adder
 }
@@ -105,15 +108,49 @@ func (b *Binding) Backward(loss *gorgonia.Node) error {
 	return nil
 }
 
-// Run executes the graph once. After a Backward it adds each used
-// parameter's gradient to the parameter (creating the gradient if it was
-// nil), so the optimizer can step.
+// Eval runs the nodes added since the graph last ran, so that values of
+// the graph built so far can be read while the pass goes on: a two-stage
+// detector reads its first stage's scores and boxes, computes proposals and
+// training targets from them in plain Go (constants of the graph, with no
+// gradient), and then adds its second stage to the same graph. Backward
+// and Run later cover the whole graph; nodes that already ran do not run
+// again. Eval may be called any number of times before Run.
+func (b *Binding) Eval() error {
+	if b.ran {
+		return fmt.Errorf("eval: this binding has already run; build a new one for the next pass")
+	}
+	if b.backward {
+		return fmt.Errorf("eval: called after Backward; evaluate the first stage before adding the loss's gradients")
+	}
+	if err := b.execute(); err != nil {
+		return fmt.Errorf("eval graph: %w", err)
+	}
+	return nil
+}
+
+// Value is the float32 data of a node that has run (after Eval or Run),
+// aliased, not copied: it stays valid until Release. Scalars give one
+// value.
+func (b *Binding) Value(n *gorgonia.Node) ([]float32, error) {
+	if b.released {
+		return nil, fmt.Errorf("value of %s: the binding was released", n.Name())
+	}
+	v, err := float32Values(n.Value())
+	if err != nil {
+		return nil, fmt.Errorf("value of %s: %w", n.Name(), err)
+	}
+	return v, nil
+}
+
+// Run executes the graph once (the nodes an Eval has not run yet). After a
+// Backward it adds each used parameter's gradient to the parameter
+// (creating the gradient if it was nil), so the optimizer can step.
 func (b *Binding) Run() error {
 	if b.ran {
 		return fmt.Errorf("run: this binding has already run; build a new one for the next pass")
 	}
 	b.ran = true
-	if err := execute(b.g, &b.sums); err != nil {
+	if err := b.execute(); err != nil {
 		return fmt.Errorf("run graph: %w", err)
 	}
 	if !b.backward {
@@ -145,9 +182,9 @@ func (b *Binding) Release() {
 	b.sums.Release()
 }
 
-// execute runs every op of g once, in the order the nodes were created (a
-// node is created after its inputs, so that order is topological), and
-// binds each result to its node. gorgonia's TapeMachine would compile the
+// execute runs every op of the graph that has not run yet, in the order
+// the nodes were created (a node is created after its inputs, so that order
+// is topological), and binds each result to its node. gorgonia's TapeMachine would compile the
 // graph first -- register allocation whose free-list pass scans every
 // register for every read, a cost growing with the square of the graph
 // that took a fifth of a small supernet step -- for no gain here: every
@@ -158,9 +195,13 @@ func (b *Binding) Release() {
 //
 // gorgonia's own additions of gradient contributions run on sums instead,
 // which draws their results from the ops buffer pool.
-func execute(g *gorgonia.ExprGraph, sums *ops.Adder) error {
+func (b *Binding) execute() error {
+	g, sums := b.g, &b.sums
 	var in []gorgonia.Value
-	for _, n := range g.AllNodes() {
+	all := g.AllNodes()
+	from := b.done
+	b.done = len(all)
+	for _, n := range all[from:] {
 		op := n.Op()
 		if op == nil {
 			if n.Value() == nil {

@@ -189,3 +189,69 @@ func TestBindingScalarInput(t *testing.T) {
 		t.Errorf("grad through a scalar input = %v, want [3 3]", g)
 	}
 }
+
+// TestBindingTwoStages evaluates a first stage, derives a constant of the
+// second stage from its value (as a detector derives proposals), and
+// checks the gradients equal those of the same loss built in one pass with
+// that constant known in advance.
+func TestBindingTwoStages(t *testing.T) {
+	x := f32([]int{3, 1}, 1, -1, 2)
+	secondStage := func(b *Binding, n *linearNet, out *gorgonia.Node, k float32) *gorgonia.Node {
+		scaled := gorgonia.Must(gorgonia.Mul(out, gorgonia.NewScalar(b.Graph(), tensor.Float32, gorgonia.WithValue(k))))
+		sq := gorgonia.Must(gorgonia.Sum(gorgonia.Must(gorgonia.Square(scaled))))
+		return gorgonia.Must(gorgonia.Add(sq, gorgonia.Must(gorgonia.Sum(b.Param(n.c)))))
+	}
+
+	staged := newLinearNet()
+	b := NewBinding()
+	out := gorgonia.Must(gorgonia.Mul(b.Param(staged.w), b.Input("x", x)))
+	if err := b.Eval(); err != nil {
+		t.Fatal(err)
+	}
+	v, err := b.Value(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// w·x = (1-2+6, -1-0.5+4) = (5, 2.5); the second stage's constant is
+	// their maximum, read from the first stage.
+	if v[0] != 5 || v[1] != 2.5 {
+		t.Fatalf("first stage = %v, want [5 2.5]", v)
+	}
+	k := max(v[0], v[1])
+	loss := secondStage(b, staged, out, k)
+	if err := b.Backward(loss); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Eval(); err == nil || !strings.Contains(err.Error(), "after Backward") {
+		t.Fatalf("Eval after Backward: err = %v, want one saying so", err)
+	}
+	if err := b.Run(); err != nil {
+		t.Fatal(err)
+	}
+
+	whole := newLinearNet()
+	b2 := NewBinding()
+	out2 := gorgonia.Must(gorgonia.Mul(b2.Param(whole.w), b2.Input("x", x)))
+	loss2 := secondStage(b2, whole, out2, 5)
+	if err := b2.Backward(loss2); err != nil {
+		t.Fatal(err)
+	}
+	if err := b2.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if loss.Value().Data() != loss2.Value().Data() {
+		t.Fatalf("staged loss %v, one-pass loss %v", loss.Value(), loss2.Value())
+	}
+	for i, g := range staged.w.Grad().Float32s() {
+		if g != whole.w.Grad().Float32s()[i] {
+			t.Fatalf("w grad staged %v, one pass %v", staged.w.Grad(), whole.w.Grad())
+		}
+	}
+	// d/dc sum(c) = 1 for each element.
+	if c := staged.c.Grad().Float32s(); c[0] != 1 || c[1] != 1 {
+		t.Fatalf("c grad = %v, want [1 1]", c)
+	}
+	if err := b.Eval(); err == nil {
+		t.Fatal("Eval after Run succeeded")
+	}
+}
