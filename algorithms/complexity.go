@@ -36,7 +36,7 @@ func (s Scope) describe() string {
 	if s.BackboneOnly {
 		return "backbone only, without its last layer; BN not counted (DetNAS)"
 	}
-	return "whole model: backbone, neck and head (SPOS)"
+	return "whole model: backbone, neck and heads (SPOS; a detector's second stage on 1000 proposals, as mmdet's forward_dummy)"
 }
 
 // lastLayered is a backbone with a classification-only last layer that a
@@ -51,8 +51,16 @@ func under(path, prefix string) bool {
 }
 
 // Complexity counts sub (nil: the fixed subnet, or the whole supernet) at
-// shape (nil: input_shape) and restores the previous selection.
+// shape (nil: input_shape) over the algorithm's scope and restores the
+// previous selection.
 func (a *OneShotBase) Complexity(sub mutables.Subnet, shape []int) (*Complexity, error) {
+	return a.ComplexityIn(a.scope, sub, shape)
+}
+
+// ComplexityIn is Complexity over another scope than the algorithm's:
+// get_flops --scope model counts a whole DetNAS detector (BN included,
+// the second stage on mmdet's forward_dummy count of proposals).
+func (a *OneShotBase) ComplexityIn(scope Scope, sub mutables.Subnet, shape []int) (*Complexity, error) {
 	if shape == nil {
 		shape = a.inputShape
 	}
@@ -63,7 +71,7 @@ func (a *OneShotBase) Complexity(sub mutables.Subnet, shape []int) (*Complexity,
 	if target == nil {
 		target = a.fixed
 	}
-	c := &Complexity{Scope: a.scope.describe(), Shape: append([]int(nil), shape...), Supernet: target == nil && a.mutator != nil}
+	c := &Complexity{Scope: scope.describe(), Shape: append([]int(nil), shape...), Supernet: target == nil && a.mutator != nil}
 	if a.mutator != nil {
 		prev := a.mutator.Subnet()
 		if err := a.mutator.SetSubnet(target); err != nil {
@@ -97,7 +105,7 @@ func (a *OneShotBase) Complexity(sub mutables.Subnet, shape []int) (*Complexity,
 	model := a.Model()
 	prefix, exclude := model.Path(), ""
 	var err error
-	if a.scope.BackboneOnly {
+	if scope.BackboneOnly {
 		bb := model.Backbone()
 		prefix = bb.Path()
 		if ll, ok := bb.(lastLayered); ok && ll.LastLayer() != nil {
@@ -112,7 +120,7 @@ func (a *OneShotBase) Complexity(sub mutables.Subnet, shape []int) (*Complexity,
 	}
 	inScope := func(path string) bool { return under(path, prefix) && (exclude == "" || !under(path, exclude)) }
 	for _, cost := range b.Costs() {
-		if !inScope(cost.Path) || (a.scope.BackboneOnly && cost.Type == "BatchNorm2d") {
+		if !inScope(cost.Path) || (scope.BackboneOnly && cost.Type == "BatchNorm2d") {
 			continue
 		}
 		c.FLOPs += cost.FLOPs

@@ -12,6 +12,7 @@ import (
 	// Networks.
 	_ "github.com/razorgo/razor/models/backbones"
 	_ "github.com/razorgo/razor/models/classifiers"
+	_ "github.com/razorgo/razor/models/detectors"
 	_ "github.com/razorgo/razor/models/heads"
 	_ "github.com/razorgo/razor/models/necks"
 	// Mutables and mutators.

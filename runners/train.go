@@ -295,7 +295,7 @@ func Train(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, op
 		if err != nil {
 			return fmt.Errorf("load_from %s: %w", from, err)
 		}
-		log.Printf("load checkpoint from %s: %s", from, rep)
+		log.Printf("load checkpoint from %s: %s", from, rep.Summary("architecture.model.", 1))
 	}
 	log.Printf("Start running, work_dir: %s, max: %d %s", workDir, map[bool]int{true: maxEpochs, false: maxIters}[byEpoch], map[bool]string{true: "epochs", false: "iters"}[byEpoch])
 	return r.Run(ctx)

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/razorgo/razor/models/ops"
 	"gorgonia.org/gorgonia"
@@ -82,4 +83,21 @@ func (m *ConvModule) Forward(b *Binding, x *gorgonia.Node) (*gorgonia.Node, erro
 		b.AddCost(Cost{Path: join(m.Path(), "activate"), Type: "ReLU", FLOPs: Elements(y)})
 	}
 	return y, nil
+}
+
+// InitKaiming initialises the module as mmcv's ConvModule.init_weights
+// does: the convolution from Kaiming normal (fan_out, ReLU gain), its bias
+// zero, the norm's weight one and bias zero.
+func (m *ConvModule) InitKaiming(rng *rand.Rand) error {
+	if err := InitKaimingNormal(m.Conv.Weight, true, rng); err != nil {
+		return err
+	}
+	if m.Conv.Bias != nil {
+		InitConstant(m.Conv.Bias, 0)
+	}
+	if m.BN != nil {
+		InitConstant(m.BN.Weight, 1)
+		InitConstant(m.BN.Bias, 0)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 )
 
@@ -33,5 +34,50 @@ func InitFanIn(p *Param, rng *rand.Rand) error {
 		return fmt.Errorf("fan-in init of %s: shape %v has no second dimension to take fan_in from", p.Name(), s)
 	}
 	InitNormal(p, 0, 1/float64(s[1]), rng)
+	return nil
+}
+
+// fans returns a weight's fan_in and fan_out as PyTorch computes them:
+// dimensions 1 and 0, times the receptive field (the product of the rest).
+func fans(p *Param) (in, out int, err error) {
+	s := p.Shape()
+	if len(s) < 2 {
+		return 0, 0, fmt.Errorf("init of %s: shape %v has fewer than two dimensions", p.Name(), s)
+	}
+	field := 1
+	for _, d := range s[2:] {
+		field *= d
+	}
+	return s[1] * field, s[0] * field, nil
+}
+
+// InitXavierUniform fills p from U(-a, a) with a = gain*sqrt(6/(fan_in +
+// fan_out)), mmcv's xavier_init(distribution='uniform').
+func InitXavierUniform(p *Param, gain float64, rng *rand.Rand) error {
+	in, out, err := fans(p)
+	if err != nil {
+		return err
+	}
+	a := gain * math.Sqrt(6/float64(in+out))
+	d := p.Data()
+	for i := range d {
+		d[i] = float32(a * (2*rng.Float64() - 1))
+	}
+	return nil
+}
+
+// InitKaimingNormal fills p from N(0, 2/fan) for a ReLU network, with fan
+// the fan_out (mmcv's kaiming_init default, which ConvModule uses) or the
+// fan_in.
+func InitKaimingNormal(p *Param, fanOut bool, rng *rand.Rand) error {
+	in, out, err := fans(p)
+	if err != nil {
+		return err
+	}
+	fan := in
+	if fanOut {
+		fan = out
+	}
+	InitNormal(p, 0, math.Sqrt(2/float64(fan)), rng)
 	return nil
 }

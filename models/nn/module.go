@@ -425,3 +425,52 @@ func sortedKeys(m map[string]*tensor.Dense) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// Summary says what a non-strict load did in a few lines however many keys
+// there are: the keys skipped and lacked, grouped by module (the first
+// depth path components below prefix, which is trimmed), with a count and
+// the first key of each group. A classifier checkpoint loaded into a
+// detector reads "skipped head.* (2 keys)" and "lacked neck.* (40 keys),
+// rpn_head.* (6 keys), ...".
+func (r LoadReport) Summary(prefix string, depth int) string {
+	group := func(keys []string) string {
+		type g struct {
+			name  string
+			count int
+		}
+		var groups []g
+		at := map[string]int{}
+		for _, k := range keys {
+			parts := strings.Split(strings.TrimPrefix(k, prefix), ".")
+			name := strings.Join(parts[:min(depth, len(parts)-1)], ".") + ".*"
+			if len(parts) == 1 {
+				name = parts[0]
+			}
+			if i, ok := at[name]; ok {
+				groups[i].count++
+				continue
+			}
+			at[name] = len(groups)
+			groups = append(groups, g{name, 1})
+		}
+		out := make([]string, len(groups))
+		for i, x := range groups {
+			out[i] = fmt.Sprintf("%s (%d)", x.name, x.count)
+		}
+		return strings.Join(out, ", ")
+	}
+	var parts []string
+	if len(r.Unexpected) > 0 {
+		parts = append(parts, fmt.Sprintf("skipped %d checkpoint tensors the model lacks: %s", len(r.Unexpected), group(r.Unexpected)))
+	}
+	if len(r.Missing) > 0 {
+		parts = append(parts, fmt.Sprintf("lacked %d of the model's tensors, which keep their initial values: %s", len(r.Missing), group(r.Missing)))
+	}
+	if len(r.Mismatched) > 0 {
+		parts = append(parts, fmt.Sprintf("left %d tensors of another shape as they were, such as %s", len(r.Mismatched), r.Mismatched[0]))
+	}
+	if len(parts) == 0 {
+		return "all keys matched"
+	}
+	return strings.Join(parts, "; ")
+}

@@ -220,3 +220,19 @@ func TestLoadStateDict(t *testing.T) {
 		t.Errorf("report = %+v", rep)
 	}
 }
+
+func TestLoadReportSummary(t *testing.T) {
+	rep := LoadReport{
+		Unexpected: []string{"architecture.model.head.fc.weight", "architecture.model.head.fc.bias"},
+		Missing: []string{"architecture.model.neck.lateral_convs.0.conv.weight", "architecture.model.neck.fpn_convs.0.conv.weight",
+			"architecture.model.rpn_head.rpn_conv.weight", "architecture.model.roi_head.bbox_head.fc_cls.weight"},
+	}
+	got := rep.Summary("architecture.model.", 1)
+	want := "skipped 2 checkpoint tensors the model lacks: head.* (2); lacked 4 of the model's tensors, which keep their initial values: neck.* (2), rpn_head.* (1), roi_head.* (1)"
+	if got != want {
+		t.Fatalf("Summary =\n%s\nwant\n%s", got, want)
+	}
+	if got := (LoadReport{}).Summary("", 1); got != "all keys matched" {
+		t.Fatalf("clean Summary = %q", got)
+	}
+}

@@ -3,7 +3,10 @@
 // config's algorithm uses (SPOS: the whole model; DetNAS: the backbone
 // without its last layer, BN not counted).
 //
-//	get_flops CONFIG [--shape H W] [--cfg-options KEY=VALUE ...] [--per-layer] [--json]
+//	get_flops CONFIG [--shape H W] [--scope algorithm|backbone|model] [--cfg-options KEY=VALUE ...] [--per-layer] [--json]
+//
+// --scope model counts the whole model whatever the algorithm's scope (a
+// detector at mmdet's 1280x800 test shape, say), --scope backbone DetNAS's.
 //
 // A subnet config (algorithm.mutable_cfg) counts its subnet; a supernet
 // config without one counts the whole supernet, every candidate op of
@@ -26,18 +29,25 @@ import (
 
 	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/models/nn"
+	"github.com/razorgo/razor/mutables"
 	"github.com/razorgo/razor/tools/cli"
 
 	_ "github.com/razorgo/razor/all"
 )
 
-const usage = "usage: get_flops CONFIG [--shape H W] [--cfg-options KEY=VALUE ...] [--per-layer] [--json]"
+const usage = "usage: get_flops CONFIG [--shape H W] [--scope algorithm|backbone|model] [--cfg-options KEY=VALUE ...] [--per-layer] [--json]"
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "get_flops:", err)
 		os.Exit(1)
 	}
+}
+
+// scoped is an algorithm that counts over a scope other than its own (every
+// algorithm built on algorithms.OneShotBase).
+type scoped interface {
+	ComplexityIn(scope algorithms.Scope, sub mutables.Subnet, shape []int) (*algorithms.Complexity, error)
 }
 
 // report is the --json output.
@@ -69,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 	cf.Register(fs)
 	shape := fs.IntSlice("shape", nil, "input height and width (one value for a square); default: the algorithm's input_shape, 224 224")
 	perLayer := fs.Bool("per-layer", false, "list every counted layer with its FLOPs and parameters")
+	scope := fs.String("scope", "algorithm", "what to count: algorithm (the algorithm's own scope: DetNAS the backbone without BN, SPOS the whole model), backbone (DetNAS's scope for any config) or model (the whole model, a detector's second stage on 1000 proposals)")
 	asJSON := fs.Bool("json", false, `print {"flops", "params", "scope", "shape", "supernet"} as JSON`)
 	args, err = expandShape(cli.ExpandArgs(args))
 	if err != nil {
@@ -104,7 +115,19 @@ func run(args []string, stdout, stderr io.Writer) (err error) {
 			return err
 		}
 	}
-	c, err := alg.Complexity(nil, in)
+	var c *algorithms.Complexity
+	switch *scope {
+	case "algorithm":
+		c, err = alg.Complexity(nil, in)
+	case "backbone", "model":
+		sc, ok := alg.(scoped)
+		if !ok {
+			return fmt.Errorf("--scope %s: the algorithm %T counts only its own scope; use --scope algorithm", *scope, alg)
+		}
+		c, err = sc.ComplexityIn(algorithms.Scope{BackboneOnly: *scope == "backbone"}, nil, in)
+	default:
+		return fmt.Errorf("--scope %q is not a scope; use algorithm, backbone or model", *scope)
+	}
 	if err != nil {
 		return err
 	}
