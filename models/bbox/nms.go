@@ -99,11 +99,18 @@ func (o NMSOptions) Validate() error {
 	return nil
 }
 
-// NewNMSOptions checks o and returns it; it is the NMSConfigs builder.
-func NewNMSOptions(o NMSOptions) (NMSOptions, error) {
-	if o.Type == "" {
-		o.Type = "nms"
-	}
+// nmsArgs is NMSOptions as NMSConfigs decodes it: a type of its own, so
+// decoding it does not re-enter the registry that NMSOptions fields use.
+type nmsArgs NMSOptions
+
+// Defaults sets mmcv's defaults.
+func (a *nmsArgs) Defaults() { (*NMSOptions)(a).Defaults() }
+
+// newNMSOptions is the NMSConfigs builder: the registry has consumed the
+// `type` key, so the type is the registered name.
+func newNMSOptions(a nmsArgs) (NMSOptions, error) {
+	o := NMSOptions(a)
+	o.Type = "nms"
 	return o, o.Validate()
 }
 
