@@ -89,9 +89,13 @@ func (c *fixtureCase) expect(t *testing.T, want string, got []float32) {
 	}
 }
 
-func loadFixtures(t *testing.T) []*fixtureCase {
+func loadFixtures(t *testing.T) []*fixtureCase { return loadFixtureFile(t, "ops_fixtures") }
+
+// loadFixtureFile reads testdata/<name>.json and its .bin, written by a
+// script under scripts/fixtures.
+func loadFixtureFile(t *testing.T, name string) []*fixtureCase {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/ops_fixtures.json")
+	raw, err := os.ReadFile("testdata/" + name + ".json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,9 +103,9 @@ func loadFixtures(t *testing.T) []*fixtureCase {
 		Cases []*fixtureCase `json:"cases"`
 	}
 	if err := json.Unmarshal(raw, &index); err != nil {
-		t.Fatalf("testdata/ops_fixtures.json: %v", err)
+		t.Fatalf("testdata/%s.json: %v", name, err)
 	}
-	bin, err := os.ReadFile("testdata/ops_fixtures.bin")
+	bin, err := os.ReadFile("testdata/" + name + ".bin")
 	if err != nil {
 		t.Fatal(err)
 	}
