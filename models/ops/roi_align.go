@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"slices"
 
 	"github.com/razorgo/razor/models/ops/blas"
 	"gorgonia.org/gorgonia"
@@ -137,38 +138,51 @@ func roisHash(rois []RoI) uint32 {
 // roiAlignPlan is where every RoI samples its level, worked out once when
 // the graph is built: the RoIs are constants, and the forward and backward
 // kernels share the plan.
+//
+// RoIAlign is separable. Sample (iy, ix) of bin (ph, pw) weighs pixel
+// (y, x) by wy·wx, where wy depends only on the sample's row coordinate
+// and wx only on its column, so a bin's output is Σ_y Σ_x A[ph][y]·F[y][x]·
+// B[pw][x]: A sums the row weights of bin ph's samples (divided by the
+// bin's sample count), B the column weights of bin pw's. The kernels
+// compute F·Bᵀ on the rows any bin reads, then A times that, which at
+// detector scale (2x2 to 4x4 samples per bin) does a third to a sixth of
+// the multiplications of interpolating sample by sample as torchvision
+// does; the results differ from its only in rounding.
 type roiAlignPlan[T blas.Float] struct {
 	c, outH, outW int
 	levels        []tensor.Shape
 	rois          []roiSamples[T]
+	// maxRows is the most rows any RoI reads, to size scratch space.
+	maxRows int
 	// byImage lists, per level and image, the RoIs that read it in RoI
 	// order: the backward walks them plane by plane.
 	byImage [][][]int
 }
 
-// roiSamples is one RoI's sampling grid. The grid is separable: sample
-// (iy, ix) of bin (ph, pw) sits at row ys[ph·gh+iy] and column
-// xs[pw·gw+ix], and its bilinear weights are products of the two axes'.
+// roiSamples is what one RoI reads: rows lists the rows any of its bins
+// reads, ascending, and rowTaps[ph] weighs them for output row ph (a tap's
+// index is a position in rows). Output column pw weighs the run of columns
+// from colFirst[pw] by colW[colOff[pw]:colOff[pw+1]]: a dense run (zero
+// where samples skip a column) makes the column sums short dot products,
+// the kernels' innermost loop.
 type roiSamples[T blas.Float] struct {
 	batch, level int
-	gh, gw       int
-	count        T // the divisor of every bin: max(gh·gw, 1)
-	ys, xs       []axisSample[T]
+	rows         []int
+	rowTaps      [][]tap[T]
+	colFirst     []int
+	colOff       []int
+	colW         []T
 }
 
-// axisSample is one sample coordinate along an axis: the two neighbouring
-// pixels and their interpolation weights. Rows hold offsets into the
-// plane (row·W), columns hold column indices. A coordinate more than one
-// pixel outside the map has zero weights, so every sample on its row or
-// column contributes nothing (its count still divides the bin).
-type axisSample[T blas.Float] struct {
-	lo, hi   int32
-	wlo, whi T
+// tap is one pixel's weight in an output bin along one axis.
+type tap[T blas.Float] struct {
+	at int
+	w  T
 }
 
 // newRoIAlignPlan checks the RoIs against the levels' shapes and computes
-// their sampling grids in T, with torchvision's arithmetic: a box's corners
-// are scaled in float64 and rounded to T, everything after is in T.
+// their sampling weights in T, with torchvision's arithmetic: a box's
+// corners are scaled in float64 and rounded to T, everything after is in T.
 func newRoIAlignPlan[T blas.Float](levels []tensor.Shape, rois []RoI, p RoIAlignParams) (*roiAlignPlan[T], error) {
 	if len(rois) == 0 {
 		return nil, errors.New("RoIAlign: no RoIs: a detector with no proposals must skip its RoI head, as mmdet does (gorgonia cannot run ops on an empty tensor)")
@@ -200,20 +214,34 @@ func newRoIAlignPlan[T blas.Float](levels []tensor.Shape, rois []RoI, p RoIAlign
 		for i, v := range r.Box {
 			corner[i] = T(float64(v)*scale - offset)
 		}
-		h, w := levels[r.Level][2], levels[r.Level][3]
-		ys, gh := roiAxis(corner[1], corner[3], p.OutH, p.SamplingRatio, !p.Aligned, h, w)
-		xs, gw := roiAxis(corner[0], corner[2], p.OutW, p.SamplingRatio, !p.Aligned, w, 1)
-		plan.rois[k] = roiSamples[T]{batch: r.Batch, level: r.Level, gh: gh, gw: gw,
-			count: T(max(gh*gw, 1)), ys: ys, xs: xs}
+		ys, gh := roiAxis(corner[1], corner[3], p.OutH, p.SamplingRatio, !p.Aligned, levels[r.Level][2])
+		xs, gw := roiAxis(corner[0], corner[2], p.OutW, p.SamplingRatio, !p.Aligned, levels[r.Level][3])
+		rows, rowTaps := indexRows(ys, 1/T(max(gh*gw, 1)))
+		rs := roiSamples[T]{batch: r.Batch, level: r.Level, rows: rows, rowTaps: rowTaps,
+			colFirst: make([]int, p.OutW), colOff: make([]int, p.OutW+1)}
+		for pw, taps := range xs {
+			if len(taps) > 0 {
+				rs.colFirst[pw] = taps[0].at
+				run := make([]T, taps[len(taps)-1].at-taps[0].at+1)
+				for _, t := range taps {
+					run[t.at-taps[0].at] = t.w
+				}
+				rs.colW = append(rs.colW, run...)
+			}
+			rs.colOff[pw+1] = len(rs.colW)
+		}
+		plan.rois[k] = rs
+		plan.maxRows = max(plan.maxRows, len(rows))
 		plan.byImage[r.Level][r.Batch] = append(plan.byImage[r.Level][r.Batch], k)
 	}
 	return plan, nil
 }
 
 // roiAxis places the samples of one axis of a RoI spanning [start, end)
-// in feature pixels over out bins of a map of size pixels (stride apart),
-// and returns them with the per-bin grid size.
-func roiAxis[T blas.Float](start, end T, out, ratio int, atLeastOne bool, size, stride int) ([]axisSample[T], int) {
+// in feature pixels over out bins of a map of size pixels. It returns each
+// bin's taps (pixels in ascending order, each once) and the number of
+// samples per bin along the axis.
+func roiAxis[T blas.Float](start, end T, out, ratio int, atLeastOne bool, size int) ([][]tap[T], int) {
 	length := end - start
 	if atLeastOne {
 		length = max(length, 1)
@@ -224,70 +252,118 @@ func roiAxis[T blas.Float](start, end T, out, ratio int, atLeastOne bool, size, 
 		// A box of negative size (possible when aligned) takes no samples.
 		grid = max(int(math.Ceil(float64(length/T(out)))), 0)
 	}
-	samples := make([]axisSample[T], 0, out*grid)
+	taps := make([][]tap[T], out)
 	for b := range out {
 		for i := range grid {
 			// The explicit conversions round each product as torchvision's
 			// float arithmetic does, rather than letting it fuse into the sum.
 			at := start + T(T(b)*bin) + T(T(T(i)+0.5)*bin)/T(grid)
-			samples = append(samples, bilinearAxis(at, size, stride))
+			taps[b] = addSample(taps[b], at, size)
 		}
 	}
-	return samples, grid
+	return taps, grid
 }
 
-// bilinearAxis interpolates at coordinate v along an axis of size pixels
-// with mmcv's border rules: beyond one pixel outside, nothing; within a
-// pixel before the start, the first pixel; at or past the last pixel, the
-// last pixel.
-func bilinearAxis[T blas.Float](v T, size, stride int) axisSample[T] {
+// addSample adds to a bin's taps the bilinear weights of a sample at
+// coordinate v, with mmcv's border rules: beyond one pixel outside, nothing;
+// within a pixel before the start, the first pixel; at or past the last
+// pixel, the last pixel. Samples come in ascending order, so a pixel
+// already tapped is the last tap or the one before.
+func addSample[T blas.Float](taps []tap[T], v T, size int) []tap[T] {
 	if v < -1 || v > T(size) {
-		return axisSample[T]{}
+		return taps
 	}
 	v = max(v, 0)
 	lo := int(v)
-	hi := lo + 1
 	if lo >= size-1 {
-		lo, hi = size-1, size-1
-		v = T(lo)
+		return addTap(taps, size-1, 1)
 	}
 	frac := v - T(lo)
-	return axisSample[T]{lo: int32(lo * stride), hi: int32(hi * stride), wlo: 1 - frac, whi: frac}
+	return addTap(addTap(taps, lo, 1-frac), lo+1, frac)
 }
 
-// roiAlignForward pools every RoI, the RoIs split across workers: each
-// writes only its own RoIs' outputs.
+func addTap[T blas.Float](taps []tap[T], at int, w T) []tap[T] {
+	if w == 0 {
+		return taps
+	}
+	for i := len(taps) - 1; i >= 0 && taps[i].at >= at; i-- {
+		if taps[i].at == at {
+			taps[i].w += w
+			return taps
+		}
+	}
+	return append(taps, tap[T]{at, w})
+}
+
+// indexRows lists the rows the bins' taps read and rewrites each tap to
+// point at its row's position in that list, with its weight scaled.
+func indexRows[T blas.Float](bins [][]tap[T], scale T) ([]int, [][]tap[T]) {
+	var rows []int
+	for _, taps := range bins {
+		for _, t := range taps {
+			rows = append(rows, t.at)
+		}
+	}
+	slices.Sort(rows)
+	rows = slices.Compact(rows)
+	for _, taps := range bins {
+		for i, t := range taps {
+			pos, _ := slices.BinarySearch(rows, t.at)
+			taps[i] = tap[T]{pos, t.w * scale}
+		}
+	}
+	return rows, bins
+}
+
+// roiAlignForward pools every RoI. Workers split the channels and walk
+// each plane's RoIs together: the RoIs on one image and level read the
+// same plane, which stays in cache while they do. Splitting the RoIs
+// instead, each RoI walking all channels, missed the cache on nearly every
+// row it read and took 4.5x as long at detector scale.
 func roiAlignForward[T blas.Float](plan *roiAlignPlan[T], feats [][]T, y []T) {
 	c, binArea := plan.c, plan.outH*plan.outW
-	parallel(len(plan.rois), func(_, lo, hi int) {
-		for k := lo; k < hi; k++ {
-			r := &plan.rois[k]
-			s := plan.levels[r.level]
-			hw := s[2] * s[3]
-			image := feats[r.level][r.batch*c*hw : (r.batch+1)*c*hw]
-			for ch := range c {
-				roiPool(plan, r, image[ch*hw:(ch+1)*hw], y[(k*c+ch)*binArea:(k*c+ch+1)*binArea])
+	parallel(c, func(_, lo, hi int) {
+		tmp := make([]T, plan.maxRows*plan.outW)
+		for ch := lo; ch < hi; ch++ {
+			for l, byImage := range plan.byImage {
+				s := plan.levels[l]
+				hw := s[2] * s[3]
+				for b, rois := range byImage {
+					plane := feats[l][(b*c+ch)*hw : (b*c+ch+1)*hw]
+					for _, k := range rois {
+						roiPool(plan, &plan.rois[k], plane, s[3], tmp, y[(k*c+ch)*binArea:(k*c+ch+1)*binArea])
+					}
+				}
 			}
 		}
 	})
 }
 
-// roiPool averages the samples of every bin of one RoI in one plane, in
-// torchvision's order and rounding.
-func roiPool[T blas.Float](plan *roiAlignPlan[T], r *roiSamples[T], plane, out []T) {
-	for ph := range plan.outH {
-		ys := r.ys[ph*r.gh : (ph+1)*r.gh]
-		for pw := range plan.outW {
-			xs := r.xs[pw*r.gw : (pw+1)*r.gw]
+// roiPool pools one RoI from one plane of width w into out (OutH×OutW),
+// using tmp for the rows' column sums.
+func roiPool[T blas.Float](plan *roiAlignPlan[T], r *roiSamples[T], plane []T, w int, tmp, out []T) {
+	outW := plan.outW
+	for i, row := range r.rows {
+		src, dst := plane[row*w:(row+1)*w], tmp[i*outW:(i+1)*outW]
+		for pw := range dst {
+			ws := r.colW[r.colOff[pw]:r.colOff[pw+1]]
+			run := src[r.colFirst[pw]:]
+			run = run[:len(ws)]
 			var sum T
-			for _, sy := range ys {
-				top, bottom := plane[sy.lo:], plane[sy.hi:]
-				for _, sx := range xs {
-					sum += sy.wlo*sx.wlo*top[sx.lo] + sy.wlo*sx.whi*top[sx.hi] +
-						sy.whi*sx.wlo*bottom[sx.lo] + sy.whi*sx.whi*bottom[sx.hi]
-				}
+			for j, wv := range ws {
+				sum += wv * run[j]
 			}
-			out[ph*plan.outW+pw] = sum / r.count
+			dst[pw] = sum
+		}
+	}
+	for ph, taps := range r.rowTaps {
+		dst := out[ph*outW : (ph+1)*outW]
+		clear(dst)
+		for _, t := range taps {
+			src := tmp[t.at*outW : (t.at+1)*outW]
+			for pw, v := range src {
+				dst[pw] += t.w * v
+			}
 		}
 	}
 }
@@ -302,35 +378,41 @@ func roiAlignBackward[T blas.Float](plan *roiAlignPlan[T], level int, gy, gx []T
 	s := plan.levels[level]
 	c, hw, binArea := plan.c, s[2]*s[3], plan.outH*plan.outW
 	parallel(s[0]*c, func(_, lo, hi int) {
+		tmp := make([]T, plan.maxRows*plan.outW)
 		for p := lo; p < hi; p++ {
 			b, ch := p/c, p%c
 			plane := gx[p*hw : (p+1)*hw]
 			clear(plane)
 			for _, k := range plan.byImage[level][b] {
-				roiScatter(plan, &plan.rois[k], gy[(k*c+ch)*binArea:(k*c+ch+1)*binArea], plane)
+				roiScatter(plan, &plan.rois[k], gy[(k*c+ch)*binArea:(k*c+ch+1)*binArea], tmp, plane, s[3])
 			}
 		}
 	})
 }
 
-// roiScatter adds one RoI's bin gradients g to the pixels its samples read,
-// with the weights they were read with. Dividing each bin's gradient by the
-// count first, instead of every product as torchvision does, differs only
-// in rounding and saves four divisions per sample.
-func roiScatter[T blas.Float](plan *roiAlignPlan[T], r *roiSamples[T], g, plane []T) {
-	for ph := range plan.outH {
-		ys := r.ys[ph*r.gh : (ph+1)*r.gh]
-		for pw := range plan.outW {
-			xs := r.xs[pw*r.gw : (pw+1)*r.gw]
-			v := g[ph*plan.outW+pw] / r.count
-			for _, sy := range ys {
-				top, bottom := plane[sy.lo:], plane[sy.hi:]
-				for _, sx := range xs {
-					top[sx.lo] += v * (sy.wlo * sx.wlo)
-					top[sx.hi] += v * (sy.wlo * sx.whi)
-					bottom[sx.lo] += v * (sy.whi * sx.wlo)
-					bottom[sx.hi] += v * (sy.whi * sx.whi)
-				}
+// roiScatter adds the gradient g (OutH×OutW) of one RoI's output to the
+// plane of width w it was pooled from, the transpose of roiPool.
+func roiScatter[T blas.Float](plan *roiAlignPlan[T], r *roiSamples[T], g, tmp, plane []T, w int) {
+	outW := plan.outW
+	tmp = tmp[:len(r.rows)*outW]
+	clear(tmp)
+	for ph, taps := range r.rowTaps {
+		src := g[ph*outW : (ph+1)*outW]
+		for _, t := range taps {
+			dst := tmp[t.at*outW : (t.at+1)*outW]
+			for pw, v := range src {
+				dst[pw] += t.w * v
+			}
+		}
+	}
+	for i, row := range r.rows {
+		src, dst := tmp[i*outW:(i+1)*outW], plane[row*w:(row+1)*w]
+		for pw, v := range src {
+			ws := r.colW[r.colOff[pw]:r.colOff[pw+1]]
+			run := dst[r.colFirst[pw]:]
+			run = run[:len(ws)]
+			for j, wv := range ws {
+				run[j] += wv * v
 			}
 		}
 	}
