@@ -323,7 +323,7 @@ var unaryFixtureOps = map[string]func(c *fixtureCase, x *gorgonia.Node) (*gorgon
 		if err := json.Unmarshal(c.Params, &p); err != nil {
 			return nil, err
 		}
-		return maxPool2d(x, p.Kernel, p.Stride, p.Padding)
+		return MaxPool2d(x, p.Kernel[0], p.Stride[0], p.Padding[0])
 	},
 	"upsample": func(c *fixtureCase, x *gorgonia.Node) (*gorgonia.Node, error) {
 		var p struct{ Size [2]int }
