@@ -9,8 +9,9 @@ import (
 	_ "github.com/razorgo/razor/algorithms"
 	// Datasets and transforms.
 	_ "github.com/razorgo/razor/datasets"
-	// Networks.
+	// Networks and box machinery.
 	_ "github.com/razorgo/razor/models/backbones"
+	_ "github.com/razorgo/razor/models/bbox"
 	_ "github.com/razorgo/razor/models/classifiers"
 	_ "github.com/razorgo/razor/models/detectors"
 	_ "github.com/razorgo/razor/models/heads"

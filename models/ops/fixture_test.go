@@ -89,9 +89,13 @@ func (c *fixtureCase) expect(t *testing.T, want string, got []float32) {
 	}
 }
 
-func loadFixtures(t *testing.T) []*fixtureCase {
+func loadFixtures(t *testing.T) []*fixtureCase { return loadFixtureFile(t, "ops_fixtures") }
+
+// loadFixtureFile reads testdata/<name>.json and its .bin, written by a
+// script under scripts/fixtures.
+func loadFixtureFile(t *testing.T, name string) []*fixtureCase {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/ops_fixtures.json")
+	raw, err := os.ReadFile("testdata/" + name + ".json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,9 +103,9 @@ func loadFixtures(t *testing.T) []*fixtureCase {
 		Cases []*fixtureCase `json:"cases"`
 	}
 	if err := json.Unmarshal(raw, &index); err != nil {
-		t.Fatalf("testdata/ops_fixtures.json: %v", err)
+		t.Fatalf("testdata/%s.json: %v", name, err)
 	}
-	bin, err := os.ReadFile("testdata/ops_fixtures.bin")
+	bin, err := os.ReadFile("testdata/" + name + ".bin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +323,7 @@ var unaryFixtureOps = map[string]func(c *fixtureCase, x *gorgonia.Node) (*gorgon
 		if err := json.Unmarshal(c.Params, &p); err != nil {
 			return nil, err
 		}
-		return maxPool2d(x, p.Kernel, p.Stride, p.Padding)
+		return MaxPool2d(x, p.Kernel[0], p.Stride[0], p.Padding[0])
 	},
 	"upsample": func(c *fixtureCase, x *gorgonia.Node) (*gorgonia.Node, error) {
 		var p struct{ Size [2]int }

@@ -126,7 +126,7 @@ func TestTrainingThroughGraph(t *testing.T) {
 	b = must(Conv2d(b, pw, nil, Conv2dParams{}))
 	b = must(ReLU(b))
 	h = must(ChannelShuffle(must(channelConcat(a, b)), 2))
-	h = must(maxPool2d(h, [2]int{2, 2}, [2]int{0, 0}, [2]int{0, 0}))
+	h = must(MaxPool2d(h, 2, 0, 0))
 	logits := must(Linear(must(GlobalAvgPool2d(h)), fc, fcb))
 	loss := must(CrossEntropy(logits, labels, 0.1))
 	params := []*gorgonia.Node{w1, gamma, beta, dw, pw, fc, fcb}
@@ -197,8 +197,8 @@ func TestConstructorsRejectBadInputs(t *testing.T) {
 		{"slice range", func() error { _, err := ChannelSlice(x, 3, 3); return err }},
 		{"concat spatial", func() error { _, err := channelConcat(x, in("x6", 2, 4, 6, 5)); return err }},
 		{"shuffle groups", func() error { _, err := ChannelShuffle(x3, 2); return err }},
-		{"maxpool padding", func() error { _, err := maxPool2d(x, [2]int{2, 2}, [2]int{1, 1}, [2]int{2, 2}); return err }},
-		{"maxpool kernel", func() error { _, err := maxPool2d(x, [2]int{0, 2}, [2]int{1, 1}, [2]int{0, 0}); return err }},
+		{"maxpool padding", func() error { _, err := MaxPool2d(x, 2, 1, 2); return err }},
+		{"maxpool kernel", func() error { _, err := MaxPool2d(x, 0, 1, 0); return err }},
 		{"linear features", func() error { _, err := Linear(mat, in("lw", 3, 5), nil); return err }},
 		{"upsample size", func() error { _, err := UpsampleNearest(x, 0, 3); return err }},
 		{"ce label range", func() error { _, err := CrossEntropy(mat, []int{0, 4}, 0); return err }},

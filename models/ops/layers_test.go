@@ -57,6 +57,7 @@ func kernelCases() []kernelCase {
 		mp("maxpool_k3s2p1", pool(3, 3, 2, 1, h, w)),
 		mp("maxpool_k2s2", pool(2, 2, 2, 0, h, w)),
 		mp("maxpool_k3s1p1_overlapping", pool(3, 3, 1, 1, h, w)),
+		mp("maxpool_k1s2", pool(1, 1, 2, 0, h, w)),
 		up("upsample2x", 2*h, 2*w),
 		up("upsample_7x9", 7, 9),
 		up("upsample_shrink", 3, 4),
