@@ -225,3 +225,9 @@ func (s *torchSort) adjustHeap(first, hole, n int, v float32, idx int) {
 	}
 	s.v[first+hole], s.idx[first+hole] = v, idx
 }
+
+// SortDescending returns the indices of scores in descending order exactly
+// as PyTorch 1.x's CPU scores.sort(descending=True) orders them, ties
+// included (see sortDescending); mmdet's RPN takes its nms_pre best
+// anchors of a level this way.
+func SortDescending(scores []float32) []int { return sortDescending(scores) }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sort"
 
 	"gorgonia.org/gorgonia"
 
@@ -19,7 +18,17 @@ import (
 	"github.com/razorgo/razor/models/bbox"
 	"github.com/razorgo/razor/models/nn"
 	"github.com/razorgo/razor/models/ops"
+	"github.com/razorgo/razor/registry"
 )
+
+// Heads builds a detector's `rpn_head:` (RPNHead). The detector passes its
+// train_cfg.rpn and test_cfg.rpn as the head's train_cfg and test_cfg, as
+// mmdet does.
+var Heads = registry.New[*RPNHead]("dense head")
+
+func init() {
+	registry.MustRegister(Heads, "RPNHead", NewRPNHead)
+}
 
 // ProposalCfg is the `rpn` part of mmdet's test_cfg (and train_cfg's
 // rpn_proposal): how the RPN's scores become proposals.
@@ -43,33 +52,47 @@ type ProposalCfg struct {
 // Defaults are mmdet's RPN test settings.
 func (c *ProposalCfg) Defaults() {
 	c.NMSPre, c.MaxPerImg = 1000, 1000
-	c.NMS = bbox.NMSOptions{Type: "nms", IoUThreshold: 0.7}
+	c.NMS.Defaults()
+	c.NMS.IoUThreshold = 0.7
 }
 
-// resolve folds the deprecated keys in and checks the values.
-func (c *ProposalCfg) resolve(path string) error {
-	if c.MaxNum != nil {
-		if c.MaxPerImg != *c.MaxNum {
-			return fmt.Errorf("%s: max_num %d (deprecated) and max_per_img %d disagree; keep max_per_img only", path, *c.MaxNum, c.MaxPerImg)
+// DecodeProposalCfg reads an rpn test_cfg (or train_cfg.rpn_proposal)
+// mapping over mmdet's defaults, folds the deprecated keys in and checks
+// the values; path names it in errors.
+func DecodeProposalCfg(node map[string]any, path string) (ProposalCfg, error) {
+	var c ProposalCfg
+	c.Defaults()
+	if node != nil {
+		if err := config.Decode(node, path, &c); err != nil {
+			return c, err
 		}
+	}
+	if c.MaxNum != nil {
+		if _, both := node["max_per_img"]; both && c.MaxPerImg != *c.MaxNum {
+			return c, fmt.Errorf("%s: max_num %d (deprecated) and max_per_img %d disagree; keep max_per_img only", path, *c.MaxNum, c.MaxPerImg)
+		}
+		c.MaxPerImg = *c.MaxNum
 	}
 	if c.NMSThr != nil {
 		c.NMS.IoUThreshold = *c.NMSThr
 	}
 	if c.MaxPerImg <= 0 {
-		return fmt.Errorf("%s.max_per_img %d must be positive", path, c.MaxPerImg)
+		return c, fmt.Errorf("%s.max_per_img %d must be positive", path, c.MaxPerImg)
 	}
-	return c.NMS.Validate(path + ".nms")
+	if err := c.NMS.Validate(); err != nil {
+		return c, fmt.Errorf("%s.nms: %w", path, err)
+	}
+	return c, nil
 }
 
 // RPNHeadOptions are mmdet 2.x's RPNHead keys; train_cfg and test_cfg are
 // the detector's rpn parts, which the detector passes down.
 type RPNHeadOptions struct {
-	InChannels      int            `cfg:"in_channels,required"`
-	FeatChannels    int            `cfg:"feat_channels"`
-	NumClasses      int            `cfg:"num_classes"`
-	AnchorGenerator map[string]any `cfg:"anchor_generator,required"`
-	BBoxCoder       map[string]any `cfg:"bbox_coder"`
+	InChannels      int                      `cfg:"in_channels,required"`
+	FeatChannels    int                      `cfg:"feat_channels"`
+	NumClasses      int                      `cfg:"num_classes"`
+	AnchorGenerator *bbox.AnchorGenerator    `cfg:"anchor_generator,required"`
+	BBoxCoder       *bbox.DeltaXYWHBBoxCoder `cfg:"bbox_coder"`
 	// LossCls and LossBBox configure training (sigmoid cross-entropy and
 	// an L1-type loss in mmdet's configs).
 	LossCls  map[string]any `cfg:"loss_cls"`
@@ -83,7 +106,9 @@ type RPNHeadOptions struct {
 // a delta-xywh coder with means 0 and stds 1.
 func (o *RPNHeadOptions) Defaults() {
 	o.FeatChannels, o.NumClasses = 256, 1
-	o.BBoxCoder = map[string]any{"type": "DeltaXYWHBBoxCoder", "target_means": []any{0.0, 0.0, 0.0, 0.0}, "target_stds": []any{1.0, 1.0, 1.0, 1.0}}
+	var c bbox.DeltaXYWHBBoxCoderOptions
+	c.Defaults()
+	o.BBoxCoder, _ = bbox.NewDeltaXYWHBBoxCoder(c)
 }
 
 // RPNHead is mmdet's RPNHead: a shared 3x3 convolution with ReLU
@@ -103,46 +128,36 @@ type RPNHead struct {
 	numAnchors    int
 }
 
-// NewRPNHead builds the head. path names the head in errors
-// ("model.rpn_head").
-func NewRPNHead(o RPNHeadOptions, path string) (*RPNHead, error) {
+// NewRPNHead builds the head.
+func NewRPNHead(o RPNHeadOptions) (*RPNHead, error) {
 	if o.InChannels <= 0 || o.FeatChannels <= 0 {
-		return nil, fmt.Errorf("%s: in_channels %d and feat_channels %d must be positive", path, o.InChannels, o.FeatChannels)
+		return nil, fmt.Errorf("in_channels %d and feat_channels %d must be positive", o.InChannels, o.FeatChannels)
 	}
 	if o.NumClasses != 1 {
-		return nil, fmt.Errorf("%s: num_classes %d is not supported; an RPN scores objectness (num_classes: 1)", path, o.NumClasses)
+		return nil, fmt.Errorf("num_classes %d is not supported; an RPN scores objectness (num_classes: 1)", o.NumClasses)
 	}
-	if err := checkLoss(o.LossCls, path+".loss_cls", "CrossEntropyLoss"); err != nil {
+	if err := checkLoss(o.LossCls, "loss_cls", "CrossEntropyLoss"); err != nil {
 		return nil, err
 	}
-	if err := checkLoss(o.LossBBox, path+".loss_bbox", "L1Loss", "SmoothL1Loss"); err != nil {
+	if err := checkLoss(o.LossBBox, "loss_bbox", "L1Loss", "SmoothL1Loss"); err != nil {
 		return nil, err
 	}
 	if o.LossCls != nil && o.LossCls["use_sigmoid"] != true {
-		return nil, fmt.Errorf("%s.loss_cls.use_sigmoid must be true: razor's RPN scores each anchor with a sigmoid", path)
+		return nil, fmt.Errorf("loss_cls.use_sigmoid must be true: razor's RPN scores each anchor with a sigmoid")
 	}
-	h := &RPNHead{TrainCfg: o.TrainCfg}
-	var err error
-	if h.anchors, err = bbox.BuildAnchorGenerator(o.AnchorGenerator, path+".anchor_generator"); err != nil {
-		return nil, err
+	if o.BBoxCoder == nil {
+		return nil, fmt.Errorf("bbox_coder must not be null; use {type: DeltaXYWHBBoxCoder}")
 	}
-	if h.coder, err = bbox.BuildDeltaXYWHBBoxCoder(o.BBoxCoder, path+".bbox_coder"); err != nil {
-		return nil, err
-	}
+	h := &RPNHead{TrainCfg: o.TrainCfg, anchors: o.AnchorGenerator, coder: o.BBoxCoder}
 	counts := h.anchors.NumBaseAnchors()
 	for _, c := range counts {
 		if c != counts[0] {
-			return nil, fmt.Errorf("%s.anchor_generator: levels have different anchor counts %v; the RPN head shares its layers over levels and needs one count", path, counts)
+			return nil, fmt.Errorf("anchor_generator: levels have different anchor counts %v; the RPN head shares its layers over levels and needs one count", counts)
 		}
 	}
 	h.numAnchors = counts[0]
-	h.test.Defaults()
-	if o.TestCfg != nil {
-		if err := config.Decode(o.TestCfg, "test_cfg.rpn", &h.test); err != nil {
-			return nil, err
-		}
-	}
-	if err := h.test.resolve("test_cfg.rpn"); err != nil {
+	var err error
+	if h.test, err = DecodeProposalCfg(o.TestCfg, "test_cfg"); err != nil {
 		return nil, err
 	}
 	if h.conv, err = nn.NewConv2d(nn.Conv2dConfig{In: o.InChannels, Out: o.FeatChannels, Kernel: 3, Padding: 1, Bias: true}); err != nil {
@@ -171,7 +186,7 @@ func checkLoss(m map[string]any, path string, types ...string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%s.type %q is not supported here; use %v", path, t, types)
+	return fmt.Errorf("%s.type %q is not supported here; use one of %v", path, t, types)
 }
 
 // Anchors is the head's anchor generator.
@@ -293,19 +308,19 @@ func (h *RPNHead) Proposals(b *nn.Binding, cls, reg []*gorgonia.Node, metas []mo
 // sigmoid is the logistic function in float32, as torch computes it.
 func sigmoid(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
 
-// topK returns the indices of the k largest scores, best first (ties by
-// index, as a stable descending sort orders them); all indices by
-// descending score when k <= 0 or k >= len(scores).
+// topK returns the indices of the k best scores, best first, as mmdet's
+// RPN takes them (torch's descending sort, ties included); when k <= 0 or
+// there are no more than k scores, all indices in their own order, since
+// mmdet then does not sort.
 func topK(scores []float32, k int) []int {
-	idx := make([]int, len(scores))
-	for i := range idx {
-		idx[i] = i
+	if k <= 0 || len(scores) <= k {
+		idx := make([]int, len(scores))
+		for i := range idx {
+			idx[i] = i
+		}
+		return idx
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return scores[idx[a]] > scores[idx[b]] })
-	if k > 0 && k < len(idx) {
-		idx = idx[:k]
-	}
-	return idx
+	return bbox.SortDescending(scores)[:k]
 }
 
 // InitWeights draws every convolution from N(0, 0.01) with zero bias,

@@ -17,7 +17,6 @@ import (
 
 	"gorgonia.org/gorgonia"
 
-	"github.com/razorgo/razor/config"
 	"github.com/razorgo/razor/models"
 	"github.com/razorgo/razor/models/bbox"
 	"github.com/razorgo/razor/models/dense_heads"
@@ -90,35 +89,19 @@ func NewFasterRCNN(o FasterRCNNOptions) (*FasterRCNN, error) {
 		return nil, fmt.Errorf("model.test_cfg.%w", err)
 	}
 	d := &FasterRCNN{backbone: o.Backbone, neck: o.Neck}
-	var ro dense_heads.RPNHeadOptions
-	ro.Defaults()
-	if err := config.Decode(withoutType(o.RPNHead), "model.rpn_head", &ro); err != nil {
-		return nil, err
-	}
-	if t := typeOf(o.RPNHead); t != "RPNHead" {
-		return nil, fmt.Errorf("model.rpn_head.type %q is not supported; use RPNHead", t)
-	}
-	ro.TrainCfg, ro.TestCfg = rpnTrain, rpnTest
-	if d.rpn, err = dense_heads.NewRPNHead(ro, "model.rpn_head"); err != nil {
+	if d.rpn, err = dense_heads.Heads.Build(o.RPNHead, "model.rpn_head", map[string]any{"train_cfg": rpnTrain, "test_cfg": rpnTest}); err != nil {
 		return nil, err
 	}
 	if prop, err := part(o.TrainCfg, "rpn_proposal"); err != nil {
 		return nil, fmt.Errorf("model.train_cfg.%w", err)
 	} else if prop != nil {
-		var pc dense_heads.ProposalCfg
-		pc.Defaults()
-		if err := config.Decode(prop, "model.train_cfg.rpn_proposal", &pc); err != nil {
+		pc, err := dense_heads.DecodeProposalCfg(prop, "model.train_cfg.rpn_proposal")
+		if err != nil {
 			return nil, err
 		}
 		d.rpn.ProposalTrain = &pc
 	}
-	var rh roi_heads.StandardRoIHeadOptions
-	rh.BBoxRoIExtractor.Defaults()
-	if err := config.Decode(o.RoIHead, "model.roi_head", &rh); err != nil {
-		return nil, err
-	}
-	rh.TrainCfg, rh.TestCfg = rcnnTrain, rcnnTest
-	if d.roi, err = roi_heads.NewStandardRoIHead(rh, "model.roi_head"); err != nil {
+	if d.roi, err = roi_heads.RoIHeads.Build(o.RoIHead, "model.roi_head", map[string]any{"train_cfg": rcnnTrain, "test_cfg": rcnnTest}); err != nil {
 		return nil, err
 	}
 	d.AddChild("backbone", d.backbone)
@@ -126,26 +109,6 @@ func NewFasterRCNN(o FasterRCNNOptions) (*FasterRCNN, error) {
 	d.AddChild("rpn_head", d.rpn)
 	d.AddChild("roi_head", d.roi)
 	return d, nil
-}
-
-func typeOf(m map[string]any) string {
-	t, _ := m["type"].(string)
-	for i := len(t) - 1; i >= 0; i-- {
-		if t[i] == '.' {
-			return t[i+1:]
-		}
-	}
-	return t
-}
-
-func withoutType(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		if k != "type" {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // Backbone is the detector's backbone.

@@ -18,30 +18,30 @@ import (
 // its base, BBoxHead). Shared2FCBBoxHead and Shared4Conv1FCBBoxHead preset
 // the layer counts.
 type ConvFCBBoxHeadOptions struct {
-	NumSharedConvs   int            `cfg:"num_shared_convs"`
-	NumSharedFCs     int            `cfg:"num_shared_fcs"`
-	NumClsConvs      int            `cfg:"num_cls_convs"`
-	NumClsFCs        int            `cfg:"num_cls_fcs"`
-	NumRegConvs      int            `cfg:"num_reg_convs"`
-	NumRegFCs        int            `cfg:"num_reg_fcs"`
-	ConvOutChannels  int            `cfg:"conv_out_channels"`
-	FCOutChannels    int            `cfg:"fc_out_channels"`
-	ConvCfg          any            `cfg:"conv_cfg"`
-	NormCfg          *nn.NormCfg    `cfg:"norm_cfg"`
-	InChannels       int            `cfg:"in_channels"`
-	RoIFeatSize      any            `cfg:"roi_feat_size"`
-	NumClasses       int            `cfg:"num_classes"`
-	WithAvgPool      bool           `cfg:"with_avg_pool"`
-	WithCls          bool           `cfg:"with_cls"`
-	WithReg          bool           `cfg:"with_reg"`
-	BBoxCoder        map[string]any `cfg:"bbox_coder"`
-	RegClassAgnostic bool           `cfg:"reg_class_agnostic"`
-	RegDecodedBBox   bool           `cfg:"reg_decoded_bbox"`
-	RegPredictor     any            `cfg:"reg_predictor_cfg"`
-	ClsPredictor     any            `cfg:"cls_predictor_cfg"`
-	LossCls          map[string]any `cfg:"loss_cls"`
-	LossBBox         map[string]any `cfg:"loss_bbox"`
-	InitCfg          any            `cfg:"init_cfg"`
+	NumSharedConvs   int                      `cfg:"num_shared_convs"`
+	NumSharedFCs     int                      `cfg:"num_shared_fcs"`
+	NumClsConvs      int                      `cfg:"num_cls_convs"`
+	NumClsFCs        int                      `cfg:"num_cls_fcs"`
+	NumRegConvs      int                      `cfg:"num_reg_convs"`
+	NumRegFCs        int                      `cfg:"num_reg_fcs"`
+	ConvOutChannels  int                      `cfg:"conv_out_channels"`
+	FCOutChannels    int                      `cfg:"fc_out_channels"`
+	ConvCfg          any                      `cfg:"conv_cfg"`
+	NormCfg          *nn.NormCfg              `cfg:"norm_cfg"`
+	InChannels       int                      `cfg:"in_channels"`
+	RoIFeatSize      any                      `cfg:"roi_feat_size"`
+	NumClasses       int                      `cfg:"num_classes"`
+	WithAvgPool      bool                     `cfg:"with_avg_pool"`
+	WithCls          bool                     `cfg:"with_cls"`
+	WithReg          bool                     `cfg:"with_reg"`
+	BBoxCoder        *bbox.DeltaXYWHBBoxCoder `cfg:"bbox_coder"`
+	RegClassAgnostic bool                     `cfg:"reg_class_agnostic"`
+	RegDecodedBBox   bool                     `cfg:"reg_decoded_bbox"`
+	RegPredictor     any                      `cfg:"reg_predictor_cfg"`
+	ClsPredictor     any                      `cfg:"cls_predictor_cfg"`
+	LossCls          map[string]any           `cfg:"loss_cls"`
+	LossBBox         map[string]any           `cfg:"loss_bbox"`
+	InitCfg          any                      `cfg:"init_cfg"`
 }
 
 // Defaults are BBoxHead's and ConvFCBBoxHead's: 256 in and conv channels,
@@ -50,8 +50,10 @@ func (o *ConvFCBBoxHeadOptions) Defaults() {
 	o.ConvOutChannels, o.FCOutChannels, o.InChannels = 256, 1024, 256
 	o.RoIFeatSize, o.NumClasses = 7, 80
 	o.WithCls, o.WithReg = true, true
-	o.BBoxCoder = map[string]any{"type": "DeltaXYWHBBoxCoder", "clip_border": true,
-		"target_means": []any{0.0, 0.0, 0.0, 0.0}, "target_stds": []any{0.1, 0.1, 0.2, 0.2}}
+	var c bbox.DeltaXYWHBBoxCoderOptions
+	c.Defaults()
+	c.TargetStds = []float64{0.1, 0.1, 0.2, 0.2}
+	o.BBoxCoder, _ = bbox.NewDeltaXYWHBBoxCoder(c)
 }
 
 // BBoxHeadCfg is the `rcnn` part of mmdet's test_cfg: which boxes a box
@@ -80,6 +82,7 @@ type ConvFCBBoxHead struct {
 	sharedFCs, clsFCs, regFCs       []*nn.Linear
 	fcCls, fcReg                    *nn.Linear
 	numClasses                      int
+	inChannels, roiH, roiW          int
 	classAgnostic                   bool
 	withAvgPool                     bool
 	coder                           *bbox.DeltaXYWHBBoxCoder
@@ -88,54 +91,55 @@ type ConvFCBBoxHead struct {
 }
 
 // NewConvFCBBoxHead checks the options and builds the layers.
-func NewConvFCBBoxHead(o ConvFCBBoxHeadOptions, path string) (*ConvFCBBoxHead, error) {
+func NewConvFCBBoxHead(o ConvFCBBoxHeadOptions) (*ConvFCBBoxHead, error) {
 	for _, c := range []struct {
 		key string
 		v   int
 	}{{"num_shared_convs", o.NumSharedConvs}, {"num_shared_fcs", o.NumSharedFCs}, {"num_cls_convs", o.NumClsConvs},
 		{"num_cls_fcs", o.NumClsFCs}, {"num_reg_convs", o.NumRegConvs}, {"num_reg_fcs", o.NumRegFCs}} {
 		if c.v < 0 {
-			return nil, fmt.Errorf("%s.%s %d must not be negative", path, c.key, c.v)
+			return nil, fmt.Errorf("%s %d must not be negative", c.key, c.v)
 		}
 	}
 	if o.NumSharedConvs+o.NumSharedFCs+o.NumClsConvs+o.NumClsFCs+o.NumRegConvs+o.NumRegFCs == 0 {
-		return nil, fmt.Errorf("%s: the head has no layers; set num_shared_convs or num_shared_fcs (or the branch counts)", path)
+		return nil, fmt.Errorf("the head has no layers; set num_shared_convs or num_shared_fcs (or the branch counts)")
 	}
 	if o.NumClsFCs == 0 && o.NumClsConvs > 0 || o.NumRegFCs == 0 && o.NumRegConvs > 0 {
-		return nil, fmt.Errorf("%s: a branch with convolutions needs a fully connected layer after them (num_cls_fcs / num_reg_fcs)", path)
+		return nil, fmt.Errorf("a branch with convolutions needs a fully connected layer after them (num_cls_fcs / num_reg_fcs)")
 	}
 	if !o.WithCls || !o.WithReg {
-		return nil, fmt.Errorf("%s: with_cls and with_reg must both be true for a detector's box head", path)
+		return nil, fmt.Errorf("with_cls and with_reg must both be true for a detector's box head")
 	}
 	if o.ConvCfg != nil || o.RegPredictor != nil || o.ClsPredictor != nil {
-		return nil, fmt.Errorf("%s: conv_cfg, reg_predictor_cfg and cls_predictor_cfg are not supported; remove them", path)
+		return nil, fmt.Errorf("conv_cfg, reg_predictor_cfg and cls_predictor_cfg are not supported; remove them")
 	}
 	if o.RegDecodedBBox {
-		return nil, fmt.Errorf("%s.reg_decoded_bbox: true (IoU-type box losses) is not supported; use false", path)
+		return nil, fmt.Errorf("reg_decoded_bbox: true (IoU-type box losses) is not supported; use false")
 	}
 	if o.NumClasses <= 0 || o.InChannels <= 0 || o.ConvOutChannels <= 0 || o.FCOutChannels <= 0 {
-		return nil, fmt.Errorf("%s: num_classes %d, in_channels %d, conv_out_channels %d and fc_out_channels %d must be positive",
-			path, o.NumClasses, o.InChannels, o.ConvOutChannels, o.FCOutChannels)
+		return nil, fmt.Errorf("num_classes %d, in_channels %d, conv_out_channels %d and fc_out_channels %d must be positive",
+			o.NumClasses, o.InChannels, o.ConvOutChannels, o.FCOutChannels)
 	}
-	rh, rw, err := pair(o.RoIFeatSize, path+".roi_feat_size")
+	rh, rw, err := pair(o.RoIFeatSize, "roi_feat_size")
 	if err != nil {
 		return nil, err
 	}
-	if err := checkLoss(o.LossCls, path+".loss_cls", "CrossEntropyLoss"); err != nil {
+	if err := checkLoss(o.LossCls, "loss_cls", "CrossEntropyLoss"); err != nil {
 		return nil, err
 	}
-	if err := checkLoss(o.LossBBox, path+".loss_bbox", "L1Loss", "SmoothL1Loss"); err != nil {
+	if err := checkLoss(o.LossBBox, "loss_bbox", "L1Loss", "SmoothL1Loss"); err != nil {
 		return nil, err
 	}
-	h := &ConvFCBBoxHead{numClasses: o.NumClasses, classAgnostic: o.RegClassAgnostic, withAvgPool: o.WithAvgPool, LossCls: o.LossCls, LossBBox: o.LossBBox}
-	if h.coder, err = bbox.BuildDeltaXYWHBBoxCoder(o.BBoxCoder, path+".bbox_coder"); err != nil {
-		return nil, err
+	h := &ConvFCBBoxHead{inChannels: o.InChannels, roiH: rh, roiW: rw, numClasses: o.NumClasses, classAgnostic: o.RegClassAgnostic, withAvgPool: o.WithAvgPool, LossCls: o.LossCls, LossBBox: o.LossBBox}
+	if o.BBoxCoder == nil {
+		return nil, fmt.Errorf("bbox_coder must not be null; use {type: DeltaXYWHBBoxCoder}")
 	}
+	h.coder = o.BBoxCoder
 	var norm nn.NormCfg
 	if o.NormCfg != nil {
 		norm = *o.NormCfg
 		if err := norm.Validate(); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, fmt.Errorf("%w", err)
 		}
 	}
 	area := rh * rw
@@ -147,7 +151,7 @@ func NewConvFCBBoxHead(o ConvFCBBoxHeadOptions, path string) (*ConvFCBBoxHead, e
 		var ls []*nn.Linear
 		for i := 0; i < numConvs; i++ {
 			if flatIn {
-				return nil, nil, 0, false, fmt.Errorf("%s: %s come after fully connected layers; razor follows mmdet and needs convolutions first", path, convName)
+				return nil, nil, 0, false, fmt.Errorf("%s come after fully connected layers; razor follows mmdet and needs convolutions first", convName)
 			}
 			cfg := nn.ConvModuleConfig{In: in, Out: o.ConvOutChannels, Kernel: 3, Padding: 1, Norm: o.NormCfg != nil, ReLU: true}
 			var c *nn.ConvModule
@@ -401,5 +405,5 @@ func checkLoss(m map[string]any, path string, types ...string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%s.type %q is not supported here; use one of %v", path, t, types)
+	return fmt.Errorf("type %q is not supported here; use one of %v", t, types)
 }

@@ -35,14 +35,13 @@ type RoILayerOptions struct {
 
 // SingleRoIExtractorOptions are mmdet's SingleRoIExtractor keys.
 type SingleRoIExtractorOptions struct {
-	Type            string          `cfg:"type"`
-	RoILayer        RoILayerOptions `cfg:"roi_layer,required"`
-	OutChannels     int             `cfg:"out_channels,required"`
-	FeatmapStrides  []int           `cfg:"featmap_strides,required"`
-	FinestScale     float64         `cfg:"finest_scale"`
-	GCContext       bool            `cfg:"gc_context"`
-	InitCfg         any             `cfg:"init_cfg"`
-	RoIScaleFactor  *float64        `cfg:"roi_scale_factor"`
+	RoILayer       RoILayerOptions `cfg:"roi_layer,required"`
+	OutChannels    int             `cfg:"out_channels,required"`
+	FeatmapStrides []int           `cfg:"featmap_strides,required"`
+	FinestScale    float64         `cfg:"finest_scale"`
+	GCContext      bool            `cfg:"gc_context"`
+	InitCfg        any             `cfg:"init_cfg"`
+	RoIScaleFactor *float64        `cfg:"roi_scale_factor"`
 }
 
 // Defaults are mmcv's and mmdet's: aligned RoIAlign, avg pooling,
@@ -64,42 +63,39 @@ type SingleRoIExtractor struct {
 }
 
 // NewSingleRoIExtractor checks the options.
-func NewSingleRoIExtractor(o SingleRoIExtractorOptions, path string) (*SingleRoIExtractor, error) {
-	if o.Type != "" && o.Type != "SingleRoIExtractor" {
-		return nil, fmt.Errorf("%s.type %q is not supported; use SingleRoIExtractor", path, o.Type)
-	}
+func NewSingleRoIExtractor(o SingleRoIExtractorOptions) (*SingleRoIExtractor, error) {
 	l := o.RoILayer
 	if l.Type != "RoIAlign" {
-		return nil, fmt.Errorf("%s.roi_layer.type %q is not supported; use RoIAlign", path, l.Type)
+		return nil, fmt.Errorf("roi_layer.type %q is not supported; use RoIAlign", l.Type)
 	}
 	if l.PoolMode != "avg" {
-		return nil, fmt.Errorf("%s.roi_layer.pool_mode %q is not supported; use avg", path, l.PoolMode)
+		return nil, fmt.Errorf("roi_layer.pool_mode %q is not supported; use avg", l.PoolMode)
 	}
 	if l.SamplingRatio < 0 {
-		return nil, fmt.Errorf("%s.roi_layer.sampling_ratio %d must be 0 (adaptive) or positive", path, l.SamplingRatio)
+		return nil, fmt.Errorf("roi_layer.sampling_ratio %d must be 0 (adaptive) or positive", l.SamplingRatio)
 	}
-	oh, ow, err := pair(l.OutputSize, path+".roi_layer.output_size")
+	oh, ow, err := pair(l.OutputSize, "roi_layer.output_size")
 	if err != nil {
 		return nil, err
 	}
 	if o.GCContext {
-		return nil, fmt.Errorf("%s.gc_context: true is not supported; remove it", path)
+		return nil, fmt.Errorf("gc_context: true is not supported; remove it")
 	}
 	if o.RoIScaleFactor != nil {
-		return nil, fmt.Errorf("%s.roi_scale_factor is not supported; remove it", path)
+		return nil, fmt.Errorf("roi_scale_factor is not supported; remove it")
 	}
 	if len(o.FeatmapStrides) == 0 {
-		return nil, fmt.Errorf("%s.featmap_strides must list the strides of the levels pooled from", path)
+		return nil, fmt.Errorf("featmap_strides must list the strides of the levels pooled from")
 	}
 	scales := make([]float64, len(o.FeatmapStrides))
 	for i, s := range o.FeatmapStrides {
 		if s <= 0 {
-			return nil, fmt.Errorf("%s.featmap_strides[%d] = %d must be positive", path, i, s)
+			return nil, fmt.Errorf("featmap_strides[%d] = %d must be positive", i, s)
 		}
 		scales[i] = 1 / float64(s)
 	}
 	if o.FinestScale <= 0 {
-		return nil, fmt.Errorf("%s.finest_scale %g must be positive", path, o.FinestScale)
+		return nil, fmt.Errorf("finest_scale %g must be positive", o.FinestScale)
 	}
 	return &SingleRoIExtractor{
 		params:      ops.RoIAlignParams{OutH: oh, OutW: ow, SpatialScales: scales, SamplingRatio: l.SamplingRatio, Aligned: l.Aligned},

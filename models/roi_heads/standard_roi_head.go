@@ -10,21 +10,21 @@ import (
 	"github.com/razorgo/razor/models/bbox"
 	"github.com/razorgo/razor/models/nn"
 	"github.com/razorgo/razor/models/ops"
+	"github.com/razorgo/razor/registry"
 )
 
 // StandardRoIHeadOptions are mmdet 2.x's StandardRoIHead keys (box branch
 // only); train_cfg and test_cfg are the detector's rcnn parts.
 type StandardRoIHeadOptions struct {
-	Type             string                    `cfg:"type"`
-	BBoxRoIExtractor SingleRoIExtractorOptions `cfg:"bbox_roi_extractor,required"`
-	BBoxHead         map[string]any            `cfg:"bbox_head,required"`
-	MaskRoIExtractor any                       `cfg:"mask_roi_extractor"`
-	MaskHead         any                       `cfg:"mask_head"`
-	SharedHead       any                       `cfg:"shared_head"`
-	TrainCfg         map[string]any            `cfg:"train_cfg"`
-	TestCfg          map[string]any            `cfg:"test_cfg"`
-	Pretrained       any                       `cfg:"pretrained"`
-	InitCfg          any                       `cfg:"init_cfg"`
+	BBoxRoIExtractor *SingleRoIExtractor `cfg:"bbox_roi_extractor,required"`
+	BBoxHead         *ConvFCBBoxHead     `cfg:"bbox_head,required"`
+	MaskRoIExtractor any                 `cfg:"mask_roi_extractor"`
+	MaskHead         any                 `cfg:"mask_head"`
+	SharedHead       any                 `cfg:"shared_head"`
+	TrainCfg         map[string]any      `cfg:"train_cfg"`
+	TestCfg          map[string]any      `cfg:"test_cfg"`
+	Pretrained       any                 `cfg:"pretrained"`
+	InitCfg          any                 `cfg:"init_cfg"`
 }
 
 // StandardRoIHead is mmdet's StandardRoIHead for boxes: RoI features from
@@ -38,79 +38,79 @@ type StandardRoIHead struct {
 	TrainCfg map[string]any
 }
 
-// bboxHeadTypes preset ConvFCBBoxHead's layer counts as mmdet's
-// subclasses do.
-var bboxHeadTypes = map[string]func(*ConvFCBBoxHeadOptions){
-	"ConvFCBBoxHead":         func(*ConvFCBBoxHeadOptions) {},
-	"Shared2FCBBoxHead":      func(o *ConvFCBBoxHeadOptions) { o.NumSharedFCs = 2 },
-	"Shared4Conv1FCBBoxHead": func(o *ConvFCBBoxHeadOptions) { o.NumSharedConvs, o.NumSharedFCs = 4, 1 },
+// Registries of the second stage. The detector builds `roi_head:` with
+// RoIHeads, passing its train_cfg.rcnn and test_cfg.rcnn down as mmdet
+// does; the RoI head's fields are built by the other two.
+var (
+	// RoIHeads builds `roi_head:` (StandardRoIHead).
+	RoIHeads = registry.New[*StandardRoIHead]("roi head")
+	// RoIExtractors builds `bbox_roi_extractor:` (SingleRoIExtractor).
+	RoIExtractors = registry.New[*SingleRoIExtractor]("roi extractor")
+	// BBoxHeads builds `bbox_head:` (ConvFCBBoxHead and its presets
+	// Shared2FCBBoxHead and Shared4Conv1FCBBoxHead).
+	BBoxHeads = registry.New[*ConvFCBBoxHead]("bbox head")
+)
+
+// shared2FCOptions are ConvFCBBoxHeadOptions with Shared2FCBBoxHead's
+// layer counts as defaults.
+type shared2FCOptions ConvFCBBoxHeadOptions
+
+func (o *shared2FCOptions) Defaults() {
+	(*ConvFCBBoxHeadOptions)(o).Defaults()
+	o.NumSharedFCs = 2
 }
 
-// NewStandardRoIHead builds the head; path names it in errors
-// ("model.roi_head").
-func NewStandardRoIHead(o StandardRoIHeadOptions, path string) (*StandardRoIHead, error) {
-	if o.Type != "" && o.Type != "StandardRoIHead" {
-		return nil, fmt.Errorf("%s.type %q is not supported; use StandardRoIHead", path, o.Type)
-	}
+// shared4Conv1FCOptions are ConvFCBBoxHeadOptions with
+// Shared4Conv1FCBBoxHead's layer counts as defaults.
+type shared4Conv1FCOptions ConvFCBBoxHeadOptions
+
+func (o *shared4Conv1FCOptions) Defaults() {
+	(*ConvFCBBoxHeadOptions)(o).Defaults()
+	o.NumSharedConvs, o.NumSharedFCs = 4, 1
+}
+
+func init() {
+	registry.MustRegister(RoIHeads, "StandardRoIHead", NewStandardRoIHead)
+	registry.MustRegister(RoIExtractors, "SingleRoIExtractor", NewSingleRoIExtractor)
+	registry.MustRegister(BBoxHeads, "ConvFCBBoxHead", NewConvFCBBoxHead)
+	registry.MustRegister(BBoxHeads, "Shared2FCBBoxHead", func(o shared2FCOptions) (*ConvFCBBoxHead, error) {
+		return NewConvFCBBoxHead(ConvFCBBoxHeadOptions(o))
+	})
+	registry.MustRegister(BBoxHeads, "Shared4Conv1FCBBoxHead", func(o shared4Conv1FCOptions) (*ConvFCBBoxHead, error) {
+		return NewConvFCBBoxHead(ConvFCBBoxHeadOptions(o))
+	})
+}
+
+// NewStandardRoIHead checks that the extractor and the box head fit each
+// other and reads the test settings.
+func NewStandardRoIHead(o StandardRoIHeadOptions) (*StandardRoIHead, error) {
 	if o.MaskRoIExtractor != nil || o.MaskHead != nil || o.SharedHead != nil {
-		return nil, fmt.Errorf("%s: mask_roi_extractor, mask_head and shared_head are not supported (razor detects boxes); remove them", path)
+		return nil, fmt.Errorf("mask_roi_extractor, mask_head and shared_head are not supported (razor detects boxes); remove them")
 	}
-	h := &StandardRoIHead{TrainCfg: o.TrainCfg}
-	var err error
-	if h.extractor, err = NewSingleRoIExtractor(o.BBoxRoIExtractor, path+".bbox_roi_extractor"); err != nil {
-		return nil, err
+	if o.Pretrained != nil {
+		return nil, fmt.Errorf("pretrained is not supported; load weights with load_from")
 	}
-	typ, _ := o.BBoxHead["type"].(string)
-	typ = trimScope(typ)
-	preset, ok := bboxHeadTypes[typ]
-	if !ok {
-		return nil, fmt.Errorf("%s.bbox_head.type %q is not supported; use Shared2FCBBoxHead, Shared4Conv1FCBBoxHead or ConvFCBBoxHead", path, typ)
+	h := &StandardRoIHead{TrainCfg: o.TrainCfg, extractor: o.BBoxRoIExtractor, head: o.BBoxHead}
+	if h.head.inChannels != h.extractor.outChannels {
+		return nil, fmt.Errorf("bbox_head.in_channels %d differs from bbox_roi_extractor.out_channels %d", h.head.inChannels, h.extractor.outChannels)
 	}
-	var ho ConvFCBBoxHeadOptions
-	ho.Defaults()
-	preset(&ho)
-	rest := map[string]any{}
-	for k, v := range o.BBoxHead {
-		if k != "type" {
-			rest[k] = v
-		}
-	}
-	if err := config.Decode(rest, path+".bbox_head", &ho); err != nil {
-		return nil, err
-	}
-	if h.head, err = NewConvFCBBoxHead(ho, path+".bbox_head"); err != nil {
-		return nil, err
-	}
-	if ho.InChannels != o.BBoxRoIExtractor.OutChannels {
-		return nil, fmt.Errorf("%s: bbox_head.in_channels %d differs from bbox_roi_extractor.out_channels %d", path, ho.InChannels, o.BBoxRoIExtractor.OutChannels)
-	}
-	if rh, rw, _ := pair(ho.RoIFeatSize, ""); rh != h.extractor.params.OutH || rw != h.extractor.params.OutW {
-		return nil, fmt.Errorf("%s: bbox_head.roi_feat_size %v differs from the extractor's output_size %dx%d", path, ho.RoIFeatSize, h.extractor.params.OutH, h.extractor.params.OutW)
+	if h.head.roiH != h.extractor.params.OutH || h.head.roiW != h.extractor.params.OutW {
+		return nil, fmt.Errorf("bbox_head.roi_feat_size %dx%d differs from bbox_roi_extractor.roi_layer.output_size %dx%d", h.head.roiH, h.head.roiW, h.extractor.params.OutH, h.extractor.params.OutW)
 	}
 	h.test.Defaults()
 	if o.TestCfg != nil {
-		if err := config.Decode(o.TestCfg, "test_cfg.rcnn", &h.test); err != nil {
+		if err := config.Decode(o.TestCfg, "test_cfg", &h.test); err != nil {
 			return nil, err
 		}
 	}
-	if err := h.test.NMS.Validate("test_cfg.rcnn.nms"); err != nil {
-		return nil, err
+	if err := h.test.NMS.Validate(); err != nil {
+		return nil, fmt.Errorf("test_cfg.nms: %w", err)
 	}
 	if h.test.MaxPerImg <= 0 {
-		return nil, fmt.Errorf("test_cfg.rcnn.max_per_img %d must be positive", h.test.MaxPerImg)
+		return nil, fmt.Errorf("test_cfg.max_per_img %d must be positive", h.test.MaxPerImg)
 	}
 	h.AddChild("bbox_head", h.head)
 	return h, nil
-}
-
-// trimScope drops an OpenMMLab scope prefix ("mmdet.").
-func trimScope(t string) string {
-	for i := len(t) - 1; i >= 0; i-- {
-		if t[i] == '.' {
-			return t[i+1:]
-		}
-	}
-	return t
 }
 
 // BBoxHead is the box head.
