@@ -99,8 +99,9 @@ func ToModelBatch(b *datasets.Batch) (*models.Batch, error) {
 		return nil, fmt.Errorf("the batch has no images; the pipeline's Collect must keep img")
 	}
 	in := &models.Batch{
-		Images: tensor.New(tensor.WithShape(b.Shape[:]...), tensor.WithBacking(b.Img)),
-		Labels: b.Labels,
+		Images:  tensor.New(tensor.WithShape(b.Shape[:]...), tensor.WithBacking(b.Img)),
+		Labels:  b.Labels,
+		Indices: b.Indices,
 	}
 	for _, g := range b.GT {
 		in.GTBoxes = append(in.GTBoxes, boxes(g.BBoxes))
