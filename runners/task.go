@@ -109,12 +109,18 @@ func ToModelBatch(b *datasets.Batch) (*models.Batch, error) {
 		in.GTIgnore = append(in.GTIgnore, boxes(g.BBoxesIgnore))
 	}
 	for _, m := range b.Metas {
-		in.Metas = append(in.Metas, models.ImageMeta{
-			Filename: m.Filename, OriShape: m.OriShape, ImgShape: m.ImgShape, PadShape: m.PadShape,
-			ScaleFactor: m.ScaleFactor, Flip: m.Flip,
-		})
+		in.Metas = append(in.Metas, ModelMeta(m))
 	}
 	return in, nil
+}
+
+// ModelMeta is what a model reads of an image's pipeline metas: file,
+// shapes, scale factor and flip.
+func ModelMeta(m datasets.Meta) models.ImageMeta {
+	return models.ImageMeta{
+		Filename: m.Filename, OriShape: m.OriShape, ImgShape: m.ImgShape, PadShape: m.PadShape,
+		ScaleFactor: m.ScaleFactor, Flip: m.Flip,
+	}
 }
 
 // boxes converts data boxes to model boxes.
