@@ -253,6 +253,9 @@ func (d *CocoDataset) index(file *cocoFile, wanted []string, testMode, filterEmp
 		cat2label[id] = l
 	}
 
+	if len(file.Images) == 0 {
+		return fmt.Errorf("%s has no images; a COCO instances file lists them under \"images\", each with id, file_name, width and height", where)
+	}
 	imgIndex := make(map[int64]int, len(file.Images))
 	for i, im := range file.Images {
 		if im.ID == nil {
@@ -348,6 +351,32 @@ func (d *CocoDataset) CatIDs() []int64 { return d.catIDs }
 
 // ImageID is the COCO id of sample i.
 func (d *CocoDataset) ImageID(i int) int64 { return *d.images[i].ID }
+
+// CheckImages reports, before a long evaluation starts, images the
+// annotation file lists that are not files under img_prefix, naming the
+// first and counting the rest.
+func (d *CocoDataset) CheckImages() error {
+	missing, first := 0, ""
+	for _, im := range d.images {
+		path := im.FileName
+		if d.imgPrefix != "" {
+			path = filepath.Join(d.imgPrefix, path)
+		}
+		if st, err := os.Stat(path); err != nil || st.IsDir() {
+			if missing == 0 {
+				first = path
+			}
+			missing++
+		}
+	}
+	if missing == 0 {
+		return nil
+	}
+	if d.imgPrefix == "" {
+		return fmt.Errorf("CocoDataset has no img_prefix, and %d of the %d images of ann_file %s are not found from the working folder (the first: %s); set img_prefix to the folder holding its file_name paths", missing, len(d.images), d.annFile, first)
+	}
+	return fmt.Errorf("CocoDataset img_prefix %s lacks %d of the %d images of ann_file %s (the first: %s); set img_prefix to the folder holding its file_name paths", d.imgPrefix, missing, len(d.images), d.annFile, first)
+}
 
 // Get returns sample i: its image file, size and annotations (copied into
 // the sample's GT by LoadAnnotations).

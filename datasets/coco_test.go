@@ -191,6 +191,7 @@ func TestCocoMalformedAnnotations(t *testing.T) {
 		{"repeated image id", with("images", []any{img(1, "a.png", 64, 48), img(1, "b.png", 64, 48)}), []string{"images[1]", "id 1"}},
 		{"image without size", with("images", []any{map[string]any{"id": 1, "file_name": "a.png"}}), []string{"images[0] (id 1, a.png)", "width and height"}},
 		{"no categories", with("categories", []any{}), []string{"no categories"}},
+		{"no images key", func() map[string]any { d := base(); delete(d, "images"); d["annotations"] = []any{}; return d }(), []string{"has no images", `"images"`, "file_name"}},
 		{"repeated category", with("categories", []any{map[string]any{"id": 1, "name": "x"}, map[string]any{"id": 1, "name": "y"}}), []string{"categories[1]", "id 1"}},
 	}
 	for _, c := range cases {
@@ -217,6 +218,33 @@ func TestCocoMalformedAnnotations(t *testing.T) {
 	wantErr(t, err, "train2017", "img_prefix", "data/coco/train2017")
 	_, err = NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), Classes: []any{"four"}})
 	wantErr(t, err, `"four"`, "one")
+}
+
+func TestCocoCheckImages(t *testing.T) {
+	doc, sizes := standardCoco()
+	delete(sizes, "b.png")
+	delete(sizes, "d.png")
+	root := cocoFixture(t, doc, sizes)
+	annFile := filepath.Join(root, "annotations", "instances.json")
+	ds, err := NewCocoDataset(CocoOptions{AnnFile: annFile, ImgPrefix: filepath.Join(root, "images"), TestMode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, ds.CheckImages(), "img_prefix "+filepath.Join(root, "images"), "lacks 2 of the 4 images", annFile, "the first: "+filepath.Join(root, "images", "b.png"))
+	ds, err = NewCocoDataset(CocoOptions{AnnFile: annFile, TestMode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, ds.CheckImages(), "CocoDataset has no img_prefix", "4 of the 4 images", "set img_prefix")
+	doc, sizes = standardCoco()
+	root = cocoFixture(t, doc, sizes)
+	ds, err = NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), ImgPrefix: filepath.Join(root, "images"), TestMode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ds.CheckImages(); err != nil {
+		t.Errorf("every image present: %v", err)
+	}
 }
 
 func TestCocoCorruptAndMismatchedImages(t *testing.T) {

@@ -63,6 +63,10 @@ type Batch struct {
 	GTIgnore [][][4]float32
 	// Metas describe each image: shapes before and after resizing, flips.
 	Metas []ImageMeta
+	// Indices are the images' positions in the dataset the batch was drawn
+	// from, so that an evaluation can match each result to its entry (a
+	// COCO image id); nil for a batch built outside a loader.
+	Indices []int
 }
 
 // ImageMeta is what a detector needs to know about one image of a batch.

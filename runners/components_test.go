@@ -201,7 +201,7 @@ func TestMetricSpec(t *testing.T) {
 		tree map[string]any
 		want string
 	}{
-		{map[string]any{"evaluation": map[string]any{"metric": "bbox"}}, `evaluation.metric "bbox": no such metric is registered; registered: Accuracy`},
+		{map[string]any{"evaluation": map[string]any{"metric": "segm"}}, `evaluation.metric "segm": no such metric is registered; registered: Accuracy, bbox`},
 		{map[string]any{"evaluation": map[string]any{"metric_options": []any{1}}}, "evaluation.metric_options must be a mapping"},
 	} {
 		cfg, err := config.FromMap(tc.tree)

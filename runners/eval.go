@@ -26,12 +26,26 @@ type Evaluator struct {
 	// BN, when set, prepares batch norm for each subnet EvaluateSubnets
 	// scores (a supernet's running statistics average over all paths).
 	BN *BNPolicy
+	// Report, when set, receives what the metric prints beyond its values
+	// (COCO's summary lines, a per-class table).
+	Report io.Writer
+	// Observe, when set, sees every batch's inputs and results after the
+	// metric has (tools/test keeps a detector's results with it).
+	Observe func(in *models.Batch, res models.Result) error
+}
+
+// Check builds and provisions the metric once without evaluating, so that
+// a metric that cannot score this data (bbox on a dataset that is not
+// COCO-format) fails before any long work starts.
+func (e *Evaluator) Check() error {
+	_, err := e.Metric.BuildFor(MetricEnv{Dataset: e.Loader.Dataset()})
+	return err
 }
 
 // Evaluate runs the current path in eval mode over the whole loader and
 // returns the metric's values (accuracy_top-1, accuracy_top-5 ...).
 func (e *Evaluator) Evaluate(ctx context.Context) ([]NamedValue, error) {
-	metric, err := e.Metric.Build()
+	metric, err := e.Metric.BuildFor(MetricEnv{Dataset: e.Loader.Dataset(), Report: e.Report})
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +67,11 @@ func (e *Evaluator) Evaluate(ctx context.Context) ([]NamedValue, error) {
 		}
 		if err := metric.Process(in, res); err != nil {
 			return nil, err
+		}
+		if e.Observe != nil {
+			if err := e.Observe(in, res); err != nil {
+				return nil, err
+			}
 		}
 		bar.step(batch.Len())
 	}
@@ -174,6 +193,9 @@ func (h *EvalHook) Provision(env *Env) error {
 		return err
 	}
 	h.Eval = &Evaluator{Alg: env.Alg, Loader: loader, Metric: spec, Progress: env.Terminal}
+	if err := h.Eval.Check(); err != nil {
+		return err
+	}
 	oneShot, ok := env.Alg.(algorithms.OneShot)
 	if !ok || oneShot.EvalSubnets(1, env.Seed) == nil {
 		return nil
@@ -239,6 +261,7 @@ func (h *EvalHook) AfterTrainEpoch(r *Runner) error {
 
 func (h *EvalHook) evaluate(r *Runner, iterDone, epochDone, innerDone int) error {
 	start := time.Now()
+	h.Eval.Report = logReport{r.Log}
 	var vals []NamedValue
 	var err error
 	if len(h.Subnets) > 0 {
@@ -294,6 +317,15 @@ func (h *EvalHook) evaluate(r *Runner, iterDone, epochDone, innerDone int) error
 		return nil
 	}
 	return fmt.Errorf("evaluation.save_best %q is not among the metrics (%s)", h.SaveBest, names(vals))
+}
+
+// logReport writes a metric's report (COCO's summary lines) to the run's
+// log, one entry per write.
+type logReport struct{ log *Logger }
+
+func (l logReport) Write(p []byte) (int, error) {
+	l.log.Printf("%s", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 func names(vs []NamedValue) string {

@@ -2,10 +2,12 @@ package runners
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
 	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/datasets"
 	"github.com/razorgo/razor/datasets/metrics"
 	"github.com/razorgo/razor/models"
 	"github.com/razorgo/razor/registry"
@@ -13,7 +15,8 @@ import (
 
 // Metric scores a model's results over a whole evaluation, batch by batch.
 // The evaluator builds one per evaluation from `evaluation.metric` (plus
-// `evaluation.metric_options`), feeds it every batch and reads its values.
+// `evaluation.metric_options`), provisions it when it is a
+// MetricProvisioner, feeds it every batch and reads its values.
 type Metric interface {
 	// Process adds one batch: the model's inputs (labels, boxes, image
 	// metas) and what its test forward returned.
@@ -21,6 +24,24 @@ type Metric interface {
 	// Compute returns the values over every batch processed; the first is
 	// the one save_best: auto keeps.
 	Compute() ([]NamedValue, error)
+}
+
+// MetricEnv is what an evaluation hands a metric before its first batch.
+type MetricEnv struct {
+	// Dataset is the dataset the evaluation reads; a batch's Indices are
+	// positions in it.
+	Dataset datasets.Dataset
+	// Report receives what the metric prints beyond its values (COCO's
+	// summary lines, a per-class table); never nil.
+	Report io.Writer
+}
+
+// MetricProvisioner is a Metric that sets itself up from the evaluation it
+// serves -- reads its dataset's annotation file, say -- once it is decoded
+// and before its first batch: decode, provision, run, as hooks do. A
+// Provision error says why the metric cannot score this evaluation.
+type MetricProvisioner interface {
+	Provision(env MetricEnv) error
 }
 
 // Metrics builds the metric `evaluation.metric` names (accuracy, as mmcls
@@ -143,6 +164,24 @@ func (s MetricSpec) Build() (Metric, error) {
 		node[k] = v
 	}
 	return Metrics.Build(node, s.Path, nil)
+}
+
+// BuildFor builds a fresh metric and provisions it for env; an error names
+// the metric and its key.
+func (s MetricSpec) BuildFor(env MetricEnv) (Metric, error) {
+	m, err := s.Build()
+	if err != nil {
+		return nil, err
+	}
+	if env.Report == nil {
+		env.Report = io.Discard
+	}
+	if p, ok := m.(MetricProvisioner); ok {
+		if err := p.Provision(env); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", s.Path, s.Name, err)
+		}
+	}
+	return m, nil
 }
 
 func init() {

@@ -99,8 +99,9 @@ func ToModelBatch(b *datasets.Batch) (*models.Batch, error) {
 		return nil, fmt.Errorf("the batch has no images; the pipeline's Collect must keep img")
 	}
 	in := &models.Batch{
-		Images: tensor.New(tensor.WithShape(b.Shape[:]...), tensor.WithBacking(b.Img)),
-		Labels: b.Labels,
+		Images:  tensor.New(tensor.WithShape(b.Shape[:]...), tensor.WithBacking(b.Img)),
+		Labels:  b.Labels,
+		Indices: b.Indices,
 	}
 	for _, g := range b.GT {
 		in.GTBoxes = append(in.GTBoxes, boxes(g.BBoxes))
@@ -108,12 +109,18 @@ func ToModelBatch(b *datasets.Batch) (*models.Batch, error) {
 		in.GTIgnore = append(in.GTIgnore, boxes(g.BBoxesIgnore))
 	}
 	for _, m := range b.Metas {
-		in.Metas = append(in.Metas, models.ImageMeta{
-			Filename: m.Filename, OriShape: m.OriShape, ImgShape: m.ImgShape, PadShape: m.PadShape,
-			ScaleFactor: m.ScaleFactor, Flip: m.Flip,
-		})
+		in.Metas = append(in.Metas, ModelMeta(m))
 	}
 	return in, nil
+}
+
+// ModelMeta is what a model reads of an image's pipeline metas: file,
+// shapes, scale factor and flip.
+func ModelMeta(m datasets.Meta) models.ImageMeta {
+	return models.ImageMeta{
+		Filename: m.Filename, OriShape: m.OriShape, ImgShape: m.ImgShape, PadShape: m.PadShape,
+		ScaleFactor: m.ScaleFactor, Flip: m.Flip,
+	}
 }
 
 // boxes converts data boxes to model boxes.

@@ -11,25 +11,46 @@ import (
 )
 
 // Params chooses the evaluation settings that users change in pycocotools;
-// everything else (IoU thresholds 0.50:0.05:0.95, 101 recall points, the
-// all/small/medium/large area ranges) is fixed to pycocotools' defaults.
+// everything else (101 recall points, the all/small/medium/large area
+// ranges) is fixed to pycocotools' defaults.
 type Params struct {
 	// MaxDets are the three per-image detection limits, strictly
 	// ascending. The zero value means pycocotools' 1, 10, 100; mmdet's
-	// proposal evaluation uses 100, 300, 1000.
+	// CocoDataset.evaluate uses its proposal_nums, 100, 300, 1000.
 	MaxDets [3]int
+	// IoUThrs are the IoU thresholds (mmdet's iou_thrs): nil means
+	// pycocotools' 0.50:0.05:0.95. A summary number asking for IoU 0.50 or
+	// 0.75 is -1 when that exact threshold is not listed, as in pycocotools.
+	IoUThrs []float64
 }
 
 // DefaultParams returns pycocotools' bbox settings (maxDets 1, 10, 100).
 func DefaultParams() Params { return Params{MaxDets: [3]int{1, 10, 100}} }
 
+// maxIoUThresholds bounds len(Params.IoUThrs): a detection's matches at
+// every threshold are bits of a uint16.
+const maxIoUThresholds = 16
+
 func (p Params) resolved() (Params, error) {
 	if p.MaxDets == ([3]int{}) {
-		return DefaultParams(), nil
+		p.MaxDets = DefaultParams().MaxDets
 	}
 	if p.MaxDets[0] < 1 || p.MaxDets[0] >= p.MaxDets[1] || p.MaxDets[1] >= p.MaxDets[2] {
 		return p, fmt.Errorf("coco eval: maxDets %v are invalid; they must be positive and strictly ascending, such as [1 10 100]", p.MaxDets)
 	}
+	if p.IoUThrs == nil {
+		p.IoUThrs = linspace(0.5, 0.95, numIoUThresholds)
+		return p, nil
+	}
+	if len(p.IoUThrs) == 0 || len(p.IoUThrs) > maxIoUThresholds {
+		return p, fmt.Errorf("coco eval: %d IoU thresholds given; give between 1 and %d, such as [0.5, 0.75]", len(p.IoUThrs), maxIoUThresholds)
+	}
+	for _, t := range p.IoUThrs {
+		if !(t >= 0 && t <= 1) {
+			return p, fmt.Errorf("coco eval: IoU threshold %v is not between 0 and 1", t)
+		}
+	}
+	p.IoUThrs = slices.Clone(p.IoUThrs)
 	return p, nil
 }
 
@@ -113,7 +134,7 @@ func EvaluateBBox(gt *GroundTruth, dets []Detection, p Params) (*Eval, error) {
 	}
 	e := &Eval{
 		params:  p,
-		iouThrs: linspace(0.5, 0.95, numIoUThresholds),
+		iouThrs: p.IoUThrs,
 		recThrs: linspace(0, 1, numRecallThresholds),
 	}
 	for _, c := range gt.Categories {
@@ -121,8 +142,9 @@ func EvaluateBBox(gt *GroundTruth, dets []Detection, p Params) (*Eval, error) {
 	}
 	slices.Sort(e.catIDs)
 	K := len(e.catIDs)
-	e.precision = make([]float64, numIoUThresholds*numRecallThresholds*K*numAreas*numMaxDets)
-	e.recall = make([]float64, numIoUThresholds*K*numAreas*numMaxDets)
+	T := len(e.iouThrs)
+	e.precision = make([]float64, T*numRecallThresholds*K*numAreas*numMaxDets)
+	e.recall = make([]float64, T*K*numAreas*numMaxDets)
 	for i := range e.precision {
 		e.precision[i] = -1
 	}
@@ -356,7 +378,7 @@ func (w *categoryWork) addImage(gtIdx, dtIdx []int) {
 			b := w.dets[d].BBox
 			area := float64(b[2] * b[3])
 			if area < rng[0] || area > rng[1] {
-				kept[di].ignored[a] |= ^kept[di].matched[a] & (1<<numIoUThresholds - 1)
+				kept[di].ignored[a] |= ^kept[di].matched[a] & uint16(1<<len(w.eval.iouThrs)-1)
 			}
 		}
 	}

@@ -341,3 +341,93 @@ func TestEvaluateBBoxRevalidatesEditedGroundTruth(t *testing.T) {
 		t.Errorf("error = %v, want one saying image_id 2 is not listed", err)
 	}
 }
+
+// loadFixture reads one pycocotools test set.
+func loadFixture(t *testing.T, name string) (*GroundTruth, []Detection) {
+	t.Helper()
+	dir := filepath.Join("testdata", "coco", name)
+	gt, err := LoadCOCOGT(filepath.Join(dir, "gt.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dets, err := LoadResults(filepath.Join(dir, "results.json"), gt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gt, dets
+}
+
+func TestEvaluateBBoxIoUThresholds(t *testing.T) {
+	gt, dets := loadFixture(t, "random")
+	def, err := EvaluateBBox(gt, dets, Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	explicit, err := EvaluateBBox(gt, dets, Params{IoUThrs: linspace(0.5, 0.95, numIoUThresholds)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if explicit.Stats() != def.Stats() {
+		t.Errorf("the default thresholds given explicitly changed the stats: %v, want %v", explicit.Stats(), def.Stats())
+	}
+	// With the one threshold 0.5, AP over "all thresholds" is AP at 0.5;
+	// AP at 0.75 is undefined because 0.75 is not a threshold.
+	half, err := EvaluateBBox(gt, dets, Params{IoUThrs: []float64{0.5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := half.Stats()
+	if s[0] != def.Stats()[1] || s[1] != def.Stats()[1] || s[2] != -1 {
+		t.Errorf("iou_thrs [0.5]: AP %v, AP50 %v, AP75 %v; want %v, %v, -1", s[0], s[1], s[2], def.Stats()[1], def.Stats()[1])
+	}
+	if !strings.Contains(half.Summary(), "IoU=0.50:0.50") {
+		t.Errorf("summary does not name the one threshold as pycocotools does:\n%s", half.Summary())
+	}
+	for _, bad := range [][]float64{{}, {1.5}, {math.NaN()}, make([]float64, 17)} {
+		if _, err := EvaluateBBox(gt, dets, Params{IoUThrs: bad}); err == nil || !strings.Contains(err.Error(), "coco eval:") {
+			t.Errorf("iou thresholds %v: error %v", bad, err)
+		}
+	}
+}
+
+func TestCategoryAPs(t *testing.T) {
+	gt, dets := loadFixture(t, "random")
+	ev, err := EvaluateBBox(gt, dets, Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aps := ev.CategoryAPs()
+	if len(aps) != len(gt.Categories) {
+		t.Fatalf("%d category APs for %d categories", len(aps), len(gt.Categories))
+	}
+	// Every category with ground truth defines all its precision entries,
+	// so AP@[.5:.95] is the mean of the defined per-category APs.
+	sum, n := 0.0, 0
+	for i, c := range aps {
+		if i > 0 && c.CategoryID <= aps[i-1].CategoryID {
+			t.Errorf("category ids not increasing: %v", aps)
+		}
+		if !math.IsNaN(c.AP) {
+			sum += c.AP
+			n++
+		}
+	}
+	if n == 0 || math.Abs(sum/float64(n)-ev.Stats()[0]) > 1e-12 {
+		t.Errorf("mean of %d category APs = %v, AP = %v", n, sum/float64(max(n, 1)), ev.Stats()[0])
+	}
+	// basic has categories without ground truth: their AP is NaN.
+	gt, dets = loadFixture(t, "basic")
+	ev, err = EvaluateBBox(gt, dets, Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nan := 0
+	for _, c := range ev.CategoryAPs() {
+		if math.IsNaN(c.AP) {
+			nan++
+		}
+	}
+	if nan == 0 {
+		t.Errorf("basic: no category reported without ground truth: %v", ev.CategoryAPs())
+	}
+}

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -160,4 +161,37 @@ func (e *Eval) Summary() string {
 		fmt.Fprintf(&b, " %-18s %s @[ IoU=%-9s | area=%6s | maxDets=%3d ] = %.3f\n", title, kind, iou, areaLabels[s.area], s.maxDets, e.stats[i])
 	}
 	return b.String()
+}
+
+// CategoryAP is one category's average precision over the IoU thresholds
+// and recall points, for all areas at the largest maxDets: what mmdet's
+// classwise table shows.
+type CategoryAP struct {
+	// CategoryID is the ground truth's category id.
+	CategoryID int64
+	// AP is NaN when the category has no ground truth to score against.
+	AP float64
+}
+
+// CategoryAPs returns every ground-truth category's AP in increasing id
+// order (the order pycocotools' precision table keeps).
+func (e *Eval) CategoryAPs() []CategoryAP {
+	K := len(e.catIDs)
+	m := numMaxDets - 1
+	out := make([]CategoryAP, K)
+	for k, id := range e.catIDs {
+		var values []float64
+		for t := range e.iouThrs {
+			for r := range numRecallThresholds {
+				if v := e.precision[(((t*numRecallThresholds+r)*K+k)*numAreas+0)*numMaxDets+m]; v > -1 {
+					values = append(values, v)
+				}
+			}
+		}
+		out[k] = CategoryAP{CategoryID: id, AP: math.NaN()}
+		if len(values) > 0 {
+			out[k].AP = numpySum(values) / float64(len(values))
+		}
+	}
+	return out
 }

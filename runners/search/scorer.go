@@ -46,6 +46,11 @@ func NewScorer(cfg *config.Config, alg algorithms.Algorithm, o EvalOptions, seed
 		return nil, err
 	}
 	s := &ModelScorer{alg: oneShot, eval: &runners.Evaluator{Alg: alg, Loader: loader, Metric: metric}}
+	// A metric that cannot score this data (bbox on a classification set)
+	// says so now rather than after the supernet is loaded and searched.
+	if err := s.eval.Check(); err != nil {
+		return nil, fmt.Errorf("searcher: scoring on %s: %w", what, err)
+	}
 	if s.bn, err = runners.NewBNPolicy(cfg, "searcher", alg, o.BNMode, o.RecalibrateBatches, seed); err != nil {
 		return nil, err
 	}
@@ -73,7 +78,7 @@ func searchMetric(cfg *config.Config, v any) (runners.MetricSpec, error) {
 	opts, _ := cfg.Get("evaluation.metric_options")
 	spec, err := runners.ParseMetricSpec(v, opts, "searcher.metrics")
 	if err != nil && !runners.Metrics.Has(spec.Name) {
-		return spec, fmt.Errorf("searcher.metrics %q: razor scores candidates by classification accuracy only, unless a package registers a metric of that name (registered: %s)", spec.Name, strings.Join(runners.Metrics.Names(), ", "))
+		return spec, fmt.Errorf("searcher.metrics %q: no such metric is registered; razor scores candidates with a registered metric -- accuracy for classification, bbox (COCO mAP; set searcher.score_key: bbox_mAP) for detection, or one a package registers (registered: %s)", spec.Name, strings.Join(runners.Metrics.Names(), ", "))
 	}
 	return spec, err
 }

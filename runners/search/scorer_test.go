@@ -315,7 +315,8 @@ func TestScorerRejectsMetrics(t *testing.T) {
 		metrics any
 		want    string
 	}{
-		{"bbox", `searcher.metrics "bbox": razor scores candidates by classification accuracy only`},
+		{"segm", `searcher.metrics "segm": no such metric is registered; razor scores candidates with a registered metric`},
+		{"bbox", "searcher: scoring on 48 samples of data.train drawn with seed 2: searcher.metrics bbox: the bbox metric needs a COCO-format dataset (type CocoDataset, with ann_file and img_prefix), and the evaluated dataset is a *datasets.Subset of 48 samples"},
 		{[]any{"accuracy", "precision"}, "searcher.metrics must name one metric"},
 	} {
 		o := evalOptions(BNTrain, 0)

@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/models"
 	"github.com/razorgo/razor/runners"
 )
 
-// TestResult is the JSON file the test command writes with --out.
+// TestResult is the JSON file the test command writes with --out when the
+// model is not a detector (a detector's --out is its COCO results).
 type TestResult struct {
 	// Config and Checkpoint are the command's two arguments.
 	Config     string `json:"config"`
@@ -27,15 +30,18 @@ type TestResult struct {
 // Test is the test command: it parses args (CONFIG CHECKPOINT and the test
 // flags), builds the config's algorithm from every registered type, loads
 // the checkpoint and evaluates it on the config's test split, printing each
-// metric to stdout. A supernet config without a subnet is scored over
-// fixed, seeded subnets (mean and spread).
+// metric to stdout (a detector's bbox metric also prints pycocotools'
+// summary lines). A supernet config without a subnet is scored over fixed,
+// seeded subnets (mean and spread). --out writes a detector's detections in
+// COCO's results format, as mmdet's --format-only does, and otherwise the
+// metrics (TestResult).
 func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cf ConfigFlags
 	cf.Register(fs)
 	metric := fs.StringSlice("metrics", nil, "the metric to compute (a registered one, such as accuracy); default: the config's evaluation.metric")
-	out := fs.String("out", "", "write the metrics to this JSON file")
+	out := fs.String("out", "", "write results to this JSON file: for a detector, its detections in COCO's results format (a list of {image_id, bbox: [x, y, w, h], score, category_id}, as mmdet's --format-only writes; tools/coco_eval reads it); otherwise, and for a supernet scored over several subnets, {config, checkpoint, metrics}")
 	numSubnets := fs.Int("num-subnets", 0, "for a supernet: how many fixed subnets to average over (default: evaluation.num_subnets, else 5)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: test CONFIG CHECKPOINT [--metrics accuracy] [--out FILE] [--cfg-options KEY=VALUE ...]")
@@ -47,6 +53,11 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 2 {
 		fs.Usage()
 		return fmt.Errorf("expected CONFIG and CHECKPOINT, got %d arguments", fs.NArg())
+	}
+	if *out != "" {
+		if err := checkWritable(*out); err != nil {
+			return err
+		}
 	}
 	cfg, err := cf.Load(fs.Arg(0), stderr)
 	if err != nil {
@@ -71,7 +82,20 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ev := &runners.Evaluator{Alg: alg, Loader: loader, Metric: spec}
+	// Fail before the first batch, not after an hour of them: the metric
+	// against this data (bbox needs a COCO-format set) and every image.
+	if c, ok := ds.(interface{ CheckImages() error }); ok {
+		if err := c.CheckImages(); err != nil {
+			return fmt.Errorf("data.test: %w", err)
+		}
+	}
+	ev := &runners.Evaluator{Alg: alg, Loader: loader, Metric: spec, Report: stdout}
+	if err := ev.Check(); err != nil {
+		return err
+	}
+	// A detector's results, kept for --out; nil until a batch has
+	// detections.
+	var dets *runners.COCOResults
 	if f, ok := stderr.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			ev.Progress = stderr
@@ -92,26 +116,76 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "note: %s is a supernet config without a subnet; scoring %d fixed subnets, %s (set --cfg-options algorithm.mutable_cfg=SUBNET.yaml to test one)\n", fs.Arg(0), n, ev.BN.Describe())
 		vals, err = ev.EvaluateSubnets(ctx, oneShot.EvalSubnets(n, 0))
 	} else {
+		ev.Observe = func(in *models.Batch, res models.Result) error {
+			if res.Detections == nil {
+				return nil
+			}
+			if dets == nil {
+				var err error
+				if dets, err = runners.NewCOCOResults(ds, "--out with a detector"); err != nil {
+					return err
+				}
+			}
+			return dets.Add(in, res)
+		}
 		vals, err = ev.Evaluate(ctx)
 	}
 	if err != nil {
 		return err
 	}
+	// Detection numbers are fractions (0.375), as mmdet prints them;
+	// classification accuracies are percentages.
+	format := "%s: %.2f\n"
+	if dets != nil {
+		format = "%s: %.4f\n"
+	}
 	result := TestResult{Config: fs.Arg(0), Checkpoint: fs.Arg(1), Metrics: map[string]float64{}}
 	for _, v := range vals {
-		fmt.Fprintf(stdout, "%s: %.2f\n", v.Name, v.Value)
+		fmt.Fprintf(stdout, format, v.Name, v.Value)
 		result.Metrics[v.Name] = v.Value
 	}
-	if *out != "" {
-		b, err := json.MarshalIndent(result, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := config.WriteFileAtomic(*out, append(b, '\n')); err != nil {
-			return err
-		}
+	if *out == "" {
+		return nil
+	}
+	var b []byte
+	if dets != nil {
+		b, err = dets.JSON()
+	} else {
+		b, err = json.MarshalIndent(result, "", "  ")
+		b = append(b, '\n')
+	}
+	if err != nil {
+		return err
+	}
+	if err := config.WriteFileAtomic(*out, b); err != nil {
+		return fmt.Errorf("--out %s: %w", *out, err)
+	}
+	if dets != nil {
+		fmt.Fprintf(stderr, "wrote %d detections in COCO's results format to %s\n", len(dets.Detections()), *out)
 	}
 	return nil
+}
+
+// checkWritable fails unless a file can be created beside path, so that
+// an evaluation never runs only to lose its results.
+func checkWritable(path string) error {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("--out %s: the folder %s does not exist; create it or write elsewhere", path, dir)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("--out %s: %s is not a folder", path, dir)
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("--out %s is a folder; name a file such as %s", path, filepath.Join(path, "results.json"))
+	}
+	f, err := os.CreateTemp(dir, ".razor-write-check-*")
+	if err != nil {
+		return fmt.Errorf("--out %s: the folder %s is not writable: %w", path, dir, UnwrapPathError(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // pickMetric is the metric --metrics names (one), else the config's

@@ -137,7 +137,8 @@ func TestTestToolErrors(t *testing.T) {
 	}{
 		{[]string{cfgPath}, "expected CONFIG and CHECKPOINT"},
 		{[]string{cfgPath, filepath.Join(t.TempDir(), "none.json")}, "none.json"},
-		{[]string{cfgPath, ckpt, "--metrics", "bbox"}, `metric "bbox" is not supported`},
+		{[]string{cfgPath, ckpt, "--metrics", "segm"}, `metric "segm" is not supported`},
+		{[]string{cfgPath, ckpt, "--metrics", "bbox"}, "--metrics bbox: the bbox metric needs a COCO-format dataset (type CocoDataset, with ann_file and img_prefix), and the evaluated dataset is a *datasets.ImageNet of 12 samples"},
 		{[]string{wide, ckpt}, "have another shape"},
 	}
 	for _, tc := range cases {
