@@ -302,7 +302,8 @@ func fixtureBatchNormRecalibrate(t *testing.T, c *fixtureCase) {
 
 // unaryFixtureOps builds the graph of each single-input fixture op.
 var unaryFixtureOps = map[string]func(c *fixtureCase, x *gorgonia.Node) (*gorgonia.Node, error){
-	"relu": func(_ *fixtureCase, x *gorgonia.Node) (*gorgonia.Node, error) { return ReLU(x) },
+	"relu":    func(_ *fixtureCase, x *gorgonia.Node) (*gorgonia.Node, error) { return ReLU(x) },
+	"sigmoid": func(_ *fixtureCase, x *gorgonia.Node) (*gorgonia.Node, error) { return Sigmoid(x) },
 	"split_concat_shuffle": func(_ *fixtureCase, x *gorgonia.Node) (*gorgonia.Node, error) {
 		a, b, err := ChannelSplit(x)
 		if err != nil {

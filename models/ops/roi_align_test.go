@@ -149,8 +149,10 @@ func TestRoIAlignBackwardDeterministic(t *testing.T) {
 // holds 1 + 10y + x, so every bilinear sample inside is exact: aligned
 // boxes centred on pixels read them exactly, a box more than a pixel
 // outside the map reads nothing, a box within a pixel of the top-left
-// edge reads the edge pixel, and a box past the bottom-right edge reads
-// the last row and column.
+// edge reads the edge pixel, and samples on the far edges read the last
+// row and column. A second level that no RoI reads gets a zero gradient,
+// and each RoI that reads anything passes its whole unit of gradient to
+// the first level.
 func TestRoIAlignBorders(t *testing.T) {
 	g := gorgonia.NewGraph()
 	data := make([]float32, 4*5)
@@ -160,26 +162,35 @@ func TestRoIAlignBorders(t *testing.T) {
 		}
 	}
 	feat := newInput(g, "feat", tensor.Shape{1, 1, 4, 5}, data)
+	unused := newInput(g, "unused", tensor.Shape{1, 1, 2, 3}, nil)
 	rois := []RoI{
 		{Box: [4]float32{1, 2, 2, 3}},     // the pixel (2, 1) exactly, 1x1 output
 		{Box: [4]float32{-5, -5, -2, -2}}, // all samples beyond -1: zero
-		{Box: [4]float32{-1, -1, 0, 0}},   // samples at -0.5+... clamp to pixel 0
+		{Box: [4]float32{-1, -1, 0, 0}},   // samples at -1 clamp to pixel 0
 		{Box: [4]float32{5, 4, 6, 5}},     // samples on the far edges (x = W, y = H): the last pixel
 		{Box: [4]float32{20, 0, 21, 1}},   // x far beyond the right edge: zero
 		{Box: [4]float32{1.5, 1, 2.5, 2}}, // halfway between columns 1 and 2 of row 1: average
 	}
-	y := must(t)(RoIAlign([]*gorgonia.Node{feat}, rois, RoIAlignParams{OutH: 1, OutW: 1, SpatialScales: []float64{1}, SamplingRatio: 1, Aligned: true}))
-	m := gorgonia.NewTapeMachine(g)
-	defer m.Close()
-	if err := m.RunAll(); err != nil {
-		t.Fatal(err)
-	}
+	y := must(t)(RoIAlign([]*gorgonia.Node{feat, unused}, rois, RoIAlignParams{
+		OutH: 1, OutW: 1, SpatialScales: []float64{1, 0.5}, SamplingRatio: 1, Aligned: true}))
+	ones := []float32{1, 1, 1, 1, 1, 1}
+	grads := gradRun(t, must(t)(weightedSum(y, ones)), feat, unused)
 	got := valueF32(t, y)
 	want := []float32{22, 0, 1, 35, 0, 12.5}
 	for i := range want {
 		if math.Abs(float64(got[i]-want[i])) > 1e-6 {
 			t.Errorf("RoI %d %v: pooled %g, want %g", i, rois[i].Box, got[i], want[i])
 		}
+	}
+	var mass float32
+	for _, v := range grads[0] {
+		mass += v
+	}
+	if mass != 4 {
+		t.Errorf("the first level's gradient sums to %g, want 4 (one per RoI that reads the map)", mass)
+	}
+	if !slices.Equal(grads[1], make([]float32, 6)) {
+		t.Errorf("the level no RoI reads has gradient %v, want zeros", grads[1])
 	}
 }
 
