@@ -36,7 +36,7 @@ func (s Scope) describe() string {
 	if s.BackboneOnly {
 		return "backbone only, without its last layer; BN not counted (DetNAS)"
 	}
-	return "whole model: backbone, neck and heads (SPOS; a detector's second stage on 1000 proposals, as mmdet's forward_dummy)"
+	return "whole model: backbone, neck and heads (SPOS's scope; a detector's second stage counts 1000 proposals, as mmdet's forward_dummy)"
 }
 
 // lastLayered is a backbone with a classification-only last layer that a

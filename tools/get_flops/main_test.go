@@ -142,6 +142,7 @@ func TestErrors(t *testing.T) {
 		{[]string{sposSubnet, "--shape", "0", "3"}, "--shape [0 3] must be a positive height and width"},
 		{[]string{sposSubnet, "--bogus"}, "unknown flag: --bogus"},
 		{[]string{sposSubnet, "--cfg-options", "algorithm.mutable_cfg=/missing.yaml"}, "subnet file /missing.yaml does not exist"},
+		{[]string{detnasSubnet, "--scope", "neck"}, `--scope "neck" is not a scope; use algorithm, backbone or model`},
 	}
 	for _, c := range cases {
 		_, _, err := runTool(t, c.args...)
@@ -169,5 +170,53 @@ func TestStringsAsMMCV(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
 		}
+	}
+}
+
+// TestScopeModel counts the whole DetNAS detector: backbone with BN, FPN,
+// RPN head and the box head on mmdet's forward_dummy 1000 proposals, and
+// --scope backbone gives DetNAS's own count for any config.
+func TestScopeModel(t *testing.T) {
+	var model, backbone, own report
+	for _, c := range []struct {
+		scope string
+		r     *report
+	}{{"model", &model}, {"backbone", &backbone}, {"algorithm", &own}} {
+		out, _, err := runTool(t, detnasSubnet, "--shape", "800", "1344", "--scope", c.scope, "--json", "--per-layer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(out), c.r); err != nil {
+			t.Fatalf("--scope %s: %v\n%s", c.scope, err, out)
+		}
+	}
+	if own.FLOPs != backbone.FLOPs || own.Params != backbone.Params {
+		t.Errorf("DetNAS's own scope counts %d FLOPs, --scope backbone %d: they should agree", own.FLOPs, backbone.FLOPs)
+	}
+	layers := map[string]int64{}
+	for _, l := range model.Layers {
+		layers[l.Path] = l.FLOPs
+	}
+	// The box head's fully connected layer sees 1000 RoIs of 256x7x7.
+	if got, want := layers["roi_head.bbox_head.shared_fcs.0"], int64(1000*12544*1024); got != want {
+		t.Errorf("roi_head.bbox_head.shared_fcs.0: %d FLOPs, want %d", got, want)
+	}
+	// The RPN's 3x3 conv runs on all five levels: 256*256*9 per position
+	// plus the bias, over 200x336 + 100x168 + 50x84 + 25x42 + 13x21 positions.
+	var rpnConv int64
+	for _, l := range model.Layers {
+		if l.Path == "rpn_head.rpn_conv" {
+			rpnConv += l.FLOPs
+		}
+	}
+	positions := int64(200*336 + 100*168 + 50*84 + 25*42 + 13*21)
+	if want := positions * (256*256*9 + 256); rpnConv != want {
+		t.Errorf("rpn_head.rpn_conv: %d FLOPs over its levels, want %d", rpnConv, want)
+	}
+	if model.Params != 20728032 || model.FLOPs <= 10*backbone.FLOPs {
+		t.Errorf("whole detector: %d params (want 20728032), %d FLOPs against the backbone's %d", model.Params, model.FLOPs, backbone.FLOPs)
+	}
+	if !strings.Contains(model.Scope, "1000 proposals") {
+		t.Errorf("scope %q does not say how the second stage was counted", model.Scope)
 	}
 }
