@@ -235,7 +235,7 @@ func checkStat(t *testing.T, what string, v []float32, s stat) {
 // backbone and FPN outputs, the first proposals and the detections
 // against the PyTorch reference.
 func TestFasterRCNNMatchesReference(t *testing.T) {
-	for _, name := range []string{"frcnn_detnas_480x320.json", "frcnn_detnas_1333x800.json"} {
+	for _, name := range referenceFixtures {
 		t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
 			ref := loadReference(t, name)
 			det := detnasDetector(t, ref)
