@@ -48,9 +48,9 @@ type MMDetArchitectureOptions struct {
 	Model map[string]any `cfg:"model,required"`
 }
 
-// MMDetArchitecture wraps a detection model. When the model registry lacks
-// the detector type the config names (razor registers no detector, such as
-// DetNAS's Faster R-CNN), it builds the detector's backbone alone: enough to
+// MMDetArchitecture wraps a detection model (razor registers FasterRCNN).
+// When the model registry lacks the detector type the config names (a
+// RetinaNet, say), it builds the detector's backbone alone: enough to
 // count DetNAS's backbone FLOPs, list the search space and load or save
 // backbone weights, while any training or test forward fails with a message
 // saying so.

@@ -1,10 +1,9 @@
 // Package models declares the kinds of network component razor builds from
 // configs -- backbones, necks, heads, whole models and the ops a searchable
 // block chooses from -- with one registry each. Implementations live in the
-// sub-packages (backbones/, necks/, heads/, classifiers/) and register
-// themselves from init(). Of whole models razor registers classifiers only;
-// a detection config builds just its detector's backbone
-// (algorithms.MMDetArchitecture).
+// sub-packages (backbones/, necks/, heads/, classifiers/, detectors/ with
+// the detection heads of dense_heads/ and roi_heads/, whose registries
+// those packages declare) and register themselves from init().
 //
 // Every component is an nn.Module (weights live in the module tree, named
 // like the reference PyTorch state_dict) whose Forward adds nodes for the
