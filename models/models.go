@@ -15,7 +15,9 @@
 package models
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"strings"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -157,4 +159,22 @@ func Predict(m Model, in *Batch) (Result, error) {
 		return Result{}, err
 	}
 	return pending()
+}
+
+// CheckLoss accepts a loss mapping (loss_cls, loss_bbox) whose type is one
+// of types, or none; path names it in the error.
+func CheckLoss(m map[string]any, path string, types ...string) error {
+	if m == nil {
+		return nil
+	}
+	t, _ := m["type"].(string)
+	if _, bare, ok := strings.Cut(t, "."); ok {
+		t = bare
+	}
+	for _, ok := range types {
+		if t == ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s.type %q is not supported here; use one of %s", path, m["type"], strings.Join(types, ", "))
 }

@@ -136,10 +136,10 @@ func NewRPNHead(o RPNHeadOptions) (*RPNHead, error) {
 	if o.NumClasses != 1 {
 		return nil, fmt.Errorf("num_classes %d is not supported; an RPN scores objectness (num_classes: 1)", o.NumClasses)
 	}
-	if err := checkLoss(o.LossCls, "loss_cls", "CrossEntropyLoss"); err != nil {
+	if err := models.CheckLoss(o.LossCls, "loss_cls", "CrossEntropyLoss"); err != nil {
 		return nil, err
 	}
-	if err := checkLoss(o.LossBBox, "loss_bbox", "L1Loss", "SmoothL1Loss"); err != nil {
+	if err := models.CheckLoss(o.LossBBox, "loss_bbox", "L1Loss", "SmoothL1Loss"); err != nil {
 		return nil, err
 	}
 	if o.LossCls != nil && o.LossCls["use_sigmoid"] != true {
@@ -175,19 +175,6 @@ func NewRPNHead(o RPNHeadOptions) (*RPNHead, error) {
 	return h, nil
 }
 
-// checkLoss accepts a loss mapping whose type is one of types (or none).
-func checkLoss(m map[string]any, path string, types ...string) error {
-	if m == nil {
-		return nil
-	}
-	t, _ := m["type"].(string)
-	for _, ok := range types {
-		if t == ok {
-			return nil
-		}
-	}
-	return fmt.Errorf("%s.type %q is not supported here; use one of %v", path, t, types)
-}
 
 // Anchors is the head's anchor generator.
 func (h *RPNHead) Anchors() *bbox.AnchorGenerator { return h.anchors }

@@ -124,10 +124,10 @@ func NewConvFCBBoxHead(o ConvFCBBoxHeadOptions) (*ConvFCBBoxHead, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkLoss(o.LossCls, "loss_cls", "CrossEntropyLoss"); err != nil {
+	if err := models.CheckLoss(o.LossCls, "loss_cls", "CrossEntropyLoss"); err != nil {
 		return nil, err
 	}
-	if err := checkLoss(o.LossBBox, "loss_bbox", "L1Loss", "SmoothL1Loss"); err != nil {
+	if err := models.CheckLoss(o.LossBBox, "loss_bbox", "L1Loss", "SmoothL1Loss"); err != nil {
 		return nil, err
 	}
 	h := &ConvFCBBoxHead{inChannels: o.InChannels, roiH: rh, roiW: rw, numClasses: o.NumClasses, classAgnostic: o.RegClassAgnostic, withAvgPool: o.WithAvgPool, LossCls: o.LossCls, LossBBox: o.LossBBox}
@@ -394,16 +394,3 @@ func (h *ConvFCBBoxHead) InitWeights(rng *rand.Rand) error {
 	return nil
 }
 
-// checkLoss accepts a loss mapping whose type is one of types (or none).
-func checkLoss(m map[string]any, path string, types ...string) error {
-	if m == nil {
-		return nil
-	}
-	t, _ := m["type"].(string)
-	for _, ok := range types {
-		if t == ok {
-			return nil
-		}
-	}
-	return fmt.Errorf("type %q is not supported here; use one of %v", t, types)
-}

@@ -110,13 +110,11 @@ func init() {
 	registry.MustRegister(models.Models, "OracleDetector", newOracleDetector)
 }
 
-// detFixture generates a small COCO set of digits and a config that tests
-// the oracle detector on it (shifted by shift pixels), with a checkpoint
-// whose score is 0.9. It returns the config, the checkpoint and the set's
-// folder.
-func detFixture(t *testing.T, shift float32) (cfgPath, ckpt, root string) {
+// digitSet generates a COCO set of n validation images of 96x96 pixels
+// with up to three digits each, in a temporary folder it returns.
+func digitSet(t *testing.T, n int) string {
 	t.Helper()
-	root = t.TempDir()
+	root := t.TempDir()
 	mnist, err := datasets.MNISTDir()
 	if err != nil {
 		t.Fatal(err)
@@ -125,10 +123,20 @@ func detFixture(t *testing.T, shift float32) (cfgPath, ckpt, root string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := datasets.MNISTDetOptions{Val: 5, Size: 96, Seed: 1, MaxDigits: 3, MaxFragments: 1, Workers: 1}
+	o := datasets.MNISTDetOptions{Val: n, Size: 96, Seed: 1, MaxDigits: 3, MaxFragments: 1, Workers: 1}
 	if err := datasets.GenerateMNISTDet(root, nil, digits, o); err != nil {
 		t.Fatal(err)
 	}
+	return root
+}
+
+// detFixture generates a small COCO set of digits and a config that tests
+// the oracle detector on it (shifted by shift pixels), with a checkpoint
+// whose score is 0.9. It returns the config, the checkpoint and the set's
+// folder.
+func detFixture(t *testing.T, shift float32) (cfgPath, ckpt, root string) {
+	t.Helper()
+	root = digitSet(t, 5)
 	ann := filepath.Join(root, datasets.MNISTDetLayout.ValAnn)
 	cfgText := fmt.Sprintf(`algorithm:
   type: DetNAS

@@ -27,19 +27,7 @@ import (
 // COCO's format with the set's image and category ids, and the bbox
 // metric prints its values.
 func TestTestFasterRCNN(t *testing.T) {
-	root := t.TempDir()
-	mnist, err := datasets.MNISTDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	digits, err := datasets.ReadDigits(mnist, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := datasets.MNISTDetOptions{Val: 3, Size: 96, Seed: 1, MaxDigits: 3, MaxFragments: 1, Workers: 1}
-	if err := datasets.GenerateMNISTDet(root, nil, digits, o); err != nil {
-		t.Fatal(err)
-	}
+	root := digitSet(t, 3)
 	base, err := filepath.Abs("../../configs/nas/detnas/detnas_subnet_frcnn_shufflenetv2_fpn_1x_coco.yaml")
 	if err != nil {
 		t.Fatal(err)
