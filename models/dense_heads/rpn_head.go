@@ -175,7 +175,6 @@ func NewRPNHead(o RPNHeadOptions) (*RPNHead, error) {
 	return h, nil
 }
 
-
 // Anchors is the head's anchor generator.
 func (h *RPNHead) Anchors() *bbox.AnchorGenerator { return h.anchors }
 

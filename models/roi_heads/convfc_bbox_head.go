@@ -393,4 +393,3 @@ func (h *ConvFCBBoxHead) InitWeights(rng *rand.Rand) error {
 	nn.InitConstant(h.fcReg.Bias, 0)
 	return nil
 }
-
