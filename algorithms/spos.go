@@ -218,13 +218,15 @@ func (a *OneShotBase) InitWeights(rng *rand.Rand) error {
 
 // TrainStep draws a path uniformly from rng when training the supernet
 // (one op per block), keeps the fixed path otherwise, and runs
-// ForwardBackward on it.
+// ForwardBackward on it, with rng as the batch's source for the model's
+// own draws (a detector's sampling) after the path's.
 func (a *OneShotBase) TrainStep(_ context.Context, batch *models.Batch, rng *rand.Rand) ([]NamedValue, error) {
 	if a.Space() != nil && a.fixed == nil {
 		if _, err := a.SampleSubnet(rng); err != nil {
 			return nil, err
 		}
 	}
+	batch.Rand = rng
 	return ForwardBackward(a.Model(), batch)
 }
 

@@ -15,9 +15,7 @@
 package models
 
 import (
-	"fmt"
 	"math/rand/v2"
-	"strings"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -64,6 +62,11 @@ type Batch struct {
 	GTIgnore [][][4]float32
 	// Metas describe each image: shapes before and after resizing, flips.
 	Metas []ImageMeta
+	// Rand draws the random choices a model makes in its own training
+	// forward (a detector's sampling of anchors and RoIs). The training
+	// step hands it the iteration's seeded source, so a resumed run draws
+	// exactly what an uninterrupted one draws; nil where nothing is drawn.
+	Rand *rand.Rand
 	// Indices are the images' positions in the dataset the batch was drawn
 	// from, so that an evaluation can match each result to its entry (a
 	// COCO image id); nil for a batch built outside a loader.
@@ -159,22 +162,4 @@ func Predict(m Model, in *Batch) (Result, error) {
 		return Result{}, err
 	}
 	return pending()
-}
-
-// CheckLoss accepts a loss mapping (loss_cls, loss_bbox) whose type is one
-// of types, or none; path names it in the error.
-func CheckLoss(m map[string]any, path string, types ...string) error {
-	if m == nil {
-		return nil
-	}
-	t, _ := m["type"].(string)
-	if _, bare, ok := strings.Cut(t, "."); ok {
-		t = bare
-	}
-	for _, ok := range types {
-		if t == ok {
-			return nil
-		}
-	}
-	return fmt.Errorf("%s.type %q is not supported here; use one of %s", path, m["type"], strings.Join(types, ", "))
 }

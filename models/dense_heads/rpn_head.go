@@ -16,6 +16,7 @@ import (
 	"github.com/razorgo/razor/config"
 	"github.com/razorgo/razor/models"
 	"github.com/razorgo/razor/models/bbox"
+	"github.com/razorgo/razor/models/losses"
 	"github.com/razorgo/razor/models/nn"
 	"github.com/razorgo/razor/models/ops"
 	"github.com/razorgo/razor/registry"
@@ -93,11 +94,12 @@ type RPNHeadOptions struct {
 	NumClasses      int                      `cfg:"num_classes"`
 	AnchorGenerator *bbox.AnchorGenerator    `cfg:"anchor_generator,required"`
 	BBoxCoder       *bbox.DeltaXYWHBBoxCoder `cfg:"bbox_coder"`
-	// LossCls and LossBBox configure training (sigmoid cross-entropy and
-	// an L1-type loss in mmdet's configs).
-	LossCls  map[string]any `cfg:"loss_cls"`
-	LossBBox map[string]any `cfg:"loss_bbox"`
-	TrainCfg map[string]any `cfg:"train_cfg"`
+	// LossCls and LossBBox are the training losses: sigmoid cross-entropy
+	// and an L1-type loss in mmdet's configs.
+	LossCls  losses.ClsLoss `cfg:"loss_cls"`
+	LossBBox losses.RegLoss `cfg:"loss_bbox"`
+	// TrainCfg is the detector's train_cfg.rpn; nil for inference only.
+	TrainCfg *RPNTrainCfg   `cfg:"train_cfg"`
 	TestCfg  map[string]any `cfg:"test_cfg"`
 	InitCfg  any            `cfg:"init_cfg"`
 }
@@ -109,6 +111,8 @@ func (o *RPNHeadOptions) Defaults() {
 	var c bbox.DeltaXYWHBBoxCoderOptions
 	c.Defaults()
 	o.BBoxCoder, _ = bbox.NewDeltaXYWHBBoxCoder(c)
+	o.LossCls, _ = losses.ClsLosses.Build(map[string]any{"type": "CrossEntropyLoss", "use_sigmoid": true, "loss_weight": 1.0}, "loss_cls", nil)
+	o.LossBBox, _ = losses.RegLosses.Build(map[string]any{"type": "L1Loss", "loss_weight": 1.0}, "loss_bbox", nil)
 }
 
 // RPNHead is mmdet's RPNHead: a shared 3x3 convolution with ReLU
@@ -121,8 +125,10 @@ type RPNHead struct {
 	anchors        *bbox.AnchorGenerator
 	coder          *bbox.DeltaXYWHBBoxCoder
 	test           ProposalCfg
-	// TrainCfg is the detector's train_cfg.rpn, kept for training.
-	TrainCfg map[string]any
+	lossCls        losses.ClsLoss
+	lossBBox       losses.RegLoss
+	// Train is the detector's train_cfg.rpn; nil for inference only.
+	Train *RPNTrainCfg
 	// ProposalTrain is train_cfg.rpn_proposal, set by the detector.
 	ProposalTrain *ProposalCfg
 	numAnchors    int
@@ -136,19 +142,13 @@ func NewRPNHead(o RPNHeadOptions) (*RPNHead, error) {
 	if o.NumClasses != 1 {
 		return nil, fmt.Errorf("num_classes %d is not supported; an RPN scores objectness (num_classes: 1)", o.NumClasses)
 	}
-	if err := models.CheckLoss(o.LossCls, "loss_cls", "CrossEntropyLoss"); err != nil {
-		return nil, err
-	}
-	if err := models.CheckLoss(o.LossBBox, "loss_bbox", "L1Loss", "SmoothL1Loss"); err != nil {
-		return nil, err
-	}
-	if o.LossCls != nil && o.LossCls["use_sigmoid"] != true {
+	if o.LossCls != nil && !o.LossCls.UseSigmoid() {
 		return nil, fmt.Errorf("loss_cls.use_sigmoid must be true: razor's RPN scores each anchor with a sigmoid")
 	}
 	if o.BBoxCoder == nil {
 		return nil, fmt.Errorf("bbox_coder must not be null; use {type: DeltaXYWHBBoxCoder}")
 	}
-	h := &RPNHead{TrainCfg: o.TrainCfg, anchors: o.AnchorGenerator, coder: o.BBoxCoder}
+	h := &RPNHead{Train: o.TrainCfg, anchors: o.AnchorGenerator, coder: o.BBoxCoder, lossCls: o.LossCls, lossBBox: o.LossBBox}
 	counts := h.anchors.NumBaseAnchors()
 	for _, c := range counts {
 		if c != counts[0] {

@@ -205,10 +205,51 @@ func (d *FasterRCNN) ForwardTest(b *nn.Binding, in *models.Batch) (models.Pendin
 	}, nil
 }
 
-// ForwardTrain is not available yet: the detector's training forward
-// (RPN and RoI targets, losses) is the next step of the detection work.
-func (d *FasterRCNN) ForwardTrain(*nn.Binding, *models.Batch) (models.Losses, error) {
-	return nil, fmt.Errorf("training FasterRCNN is not supported yet: razor's detector runs inference (tools/test, tools/infer, search) only")
+// ForwardTrain adds mmdet 2.x's two-stage training forward to the graph:
+// the RPN's losses over its assigned and sampled anchors (loss_rpn_cls,
+// loss_rpn_bbox); then the first stage runs at once (Eval) and its values
+// give each image's proposals (train_cfg.rpn_proposal), plain boxes with
+// no gradient; the RoI head samples them against the ground truths and
+// adds its losses (loss_cls, acc, loss_bbox), whose gradients reach the
+// features through RoIAlign. Every draw comes from in.Rand.
+func (d *FasterRCNN) ForwardTrain(b *nn.Binding, in *models.Batch) (models.Losses, error) {
+	if b.Counting() {
+		return nil, fmt.Errorf("a detector's training forward cannot be counted; count its test forward")
+	}
+	feats, err := d.features(b, in)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.Metas) != in.Images.Shape()[0] {
+		return nil, fmt.Errorf("%d image metas for a batch of %d images; the training pipeline must collect the metas", len(in.Metas), in.Images.Shape()[0])
+	}
+	if len(in.GTBoxes) != len(in.Metas) || len(in.GTLabels) != len(in.Metas) {
+		return nil, fmt.Errorf("the training batch has ground truths for %d (boxes) and %d (labels) of its %d images; collect gt_bboxes and gt_labels", len(in.GTBoxes), len(in.GTLabels), len(in.Metas))
+	}
+	cls, reg, err := d.rpn.Forward(b, feats)
+	if err != nil {
+		return nil, err
+	}
+	out, err := d.rpn.Loss(b, cls, reg, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Eval(); err != nil {
+		return nil, err
+	}
+	cfg := d.rpn.TestCfg()
+	if d.rpn.ProposalTrain != nil {
+		cfg = *d.rpn.ProposalTrain
+	}
+	proposals, _, err := d.rpn.Proposals(b, cls, reg, in.Metas, cfg)
+	if err != nil {
+		return nil, err
+	}
+	roi, err := d.roi.ForwardTrain(b, feats, proposals, in)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, roi...), nil
 }
 
 // InitWeights initialises every part as mmdet does.

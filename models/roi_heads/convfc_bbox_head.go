@@ -10,6 +10,7 @@ import (
 
 	"github.com/razorgo/razor/models"
 	"github.com/razorgo/razor/models/bbox"
+	"github.com/razorgo/razor/models/losses"
 	"github.com/razorgo/razor/models/nn"
 	"github.com/razorgo/razor/models/ops"
 )
@@ -39,8 +40,8 @@ type ConvFCBBoxHeadOptions struct {
 	RegDecodedBBox   bool                     `cfg:"reg_decoded_bbox"`
 	RegPredictor     any                      `cfg:"reg_predictor_cfg"`
 	ClsPredictor     any                      `cfg:"cls_predictor_cfg"`
-	LossCls          map[string]any           `cfg:"loss_cls"`
-	LossBBox         map[string]any           `cfg:"loss_bbox"`
+	LossCls          losses.ClsLoss           `cfg:"loss_cls"`
+	LossBBox         losses.RegLoss           `cfg:"loss_bbox"`
 	InitCfg          any                      `cfg:"init_cfg"`
 }
 
@@ -54,6 +55,8 @@ func (o *ConvFCBBoxHeadOptions) Defaults() {
 	c.Defaults()
 	c.TargetStds = []float64{0.1, 0.1, 0.2, 0.2}
 	o.BBoxCoder, _ = bbox.NewDeltaXYWHBBoxCoder(c)
+	o.LossCls, _ = losses.ClsLosses.Build(map[string]any{"type": "CrossEntropyLoss", "use_sigmoid": false, "loss_weight": 1.0}, "loss_cls", nil)
+	o.LossBBox, _ = losses.RegLosses.Build(map[string]any{"type": "L1Loss", "loss_weight": 1.0}, "loss_bbox", nil)
 }
 
 // BBoxHeadCfg is the `rcnn` part of mmdet's test_cfg: which boxes a box
@@ -86,8 +89,8 @@ type ConvFCBBoxHead struct {
 	classAgnostic                   bool
 	withAvgPool                     bool
 	coder                           *bbox.DeltaXYWHBBoxCoder
-	// LossCls and LossBBox are kept for training.
-	LossCls, LossBBox map[string]any
+	lossCls                         losses.ClsLoss
+	lossBBox                        losses.RegLoss
 }
 
 // NewConvFCBBoxHead checks the options and builds the layers.
@@ -124,13 +127,7 @@ func NewConvFCBBoxHead(o ConvFCBBoxHeadOptions) (*ConvFCBBoxHead, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := models.CheckLoss(o.LossCls, "loss_cls", "CrossEntropyLoss"); err != nil {
-		return nil, err
-	}
-	if err := models.CheckLoss(o.LossBBox, "loss_bbox", "L1Loss", "SmoothL1Loss"); err != nil {
-		return nil, err
-	}
-	h := &ConvFCBBoxHead{inChannels: o.InChannels, roiH: rh, roiW: rw, numClasses: o.NumClasses, classAgnostic: o.RegClassAgnostic, withAvgPool: o.WithAvgPool, LossCls: o.LossCls, LossBBox: o.LossBBox}
+	h := &ConvFCBBoxHead{inChannels: o.InChannels, roiH: rh, roiW: rw, numClasses: o.NumClasses, classAgnostic: o.RegClassAgnostic, withAvgPool: o.WithAvgPool, lossCls: o.LossCls, lossBBox: o.LossBBox}
 	if o.BBoxCoder == nil {
 		return nil, fmt.Errorf("bbox_coder must not be null; use {type: DeltaXYWHBBoxCoder}")
 	}

@@ -21,7 +21,7 @@ type StandardRoIHeadOptions struct {
 	MaskRoIExtractor any                 `cfg:"mask_roi_extractor"`
 	MaskHead         any                 `cfg:"mask_head"`
 	SharedHead       any                 `cfg:"shared_head"`
-	TrainCfg         map[string]any      `cfg:"train_cfg"`
+	TrainCfg         *RCNNTrainCfg       `cfg:"train_cfg"`
 	TestCfg          map[string]any      `cfg:"test_cfg"`
 	Pretrained       any                 `cfg:"pretrained"`
 	InitCfg          any                 `cfg:"init_cfg"`
@@ -34,8 +34,8 @@ type StandardRoIHead struct {
 	extractor *SingleRoIExtractor
 	head      *ConvFCBBoxHead
 	test      BBoxHeadCfg
-	// TrainCfg is the detector's train_cfg.rcnn, kept for training.
-	TrainCfg map[string]any
+	// Train is the detector's train_cfg.rcnn; nil for inference only.
+	Train *RCNNTrainCfg
 }
 
 // Registries of the second stage. The detector builds `roi_head:` with
@@ -90,7 +90,7 @@ func NewStandardRoIHead(o StandardRoIHeadOptions) (*StandardRoIHead, error) {
 	if o.Pretrained != nil {
 		return nil, fmt.Errorf("pretrained is not supported; load weights with load_from")
 	}
-	h := &StandardRoIHead{TrainCfg: o.TrainCfg, extractor: o.BBoxRoIExtractor, head: o.BBoxHead}
+	h := &StandardRoIHead{Train: o.TrainCfg, extractor: o.BBoxRoIExtractor, head: o.BBoxHead}
 	if h.head.inChannels != h.extractor.outChannels {
 		return nil, fmt.Errorf("bbox_head.in_channels %d differs from bbox_roi_extractor.out_channels %d", h.head.inChannels, h.extractor.outChannels)
 	}
