@@ -59,7 +59,7 @@ func weightsError(path string, rep nn.LoadReport) error {
 	for i, m := range rep.Mismatched {
 		names[i], _, _ = strings.Cut(m, ": ")
 	}
-	return fmt.Errorf("checkpoint %s has %d weights of another shape than the model's, in %s, such as %s; a checkpoint trained with another num_classes, channel width or subnet has them; test it with the config it was trained with", path, len(rep.Mismatched), groupKeys(names), strings.TrimPrefix(rep.Mismatched[0], runners.ModelPrefix))
+	return fmt.Errorf("checkpoint %s has %d weights of another shape than the model's, in %s, such as %s; weights have another shape when the checkpoint was trained with another num_classes, widen_factor, channel width or subnet", path, len(rep.Mismatched), groupKeys(names), strings.TrimPrefix(rep.Mismatched[0], runners.ModelPrefix))
 }
 
 // backboneOnly reports whether the load filled the whole backbone and
