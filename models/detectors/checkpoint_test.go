@@ -368,7 +368,7 @@ func TestDetectorCheckpointErrors(t *testing.T) {
 		}},
 		{"a classifier", classifierPth, []string{
 			"checkpoint " + classifierPth + " holds weights for the backbone only and none for neck.* (48), roi_head.bbox_head.* (30), rpn_head.* (6)",
-			"Testing needs the whole model's weights",
+			"Evaluating needs the whole model's weights",
 			"train with --cfg-options load_from=" + classifierPth,
 		}},
 	} {

@@ -43,7 +43,7 @@ func weightsError(path string, rep nn.LoadReport) error {
 	if len(rep.Mismatched) == 0 && backboneOnly(rep) {
 		// A classifier's checkpoint given for a detector (DetNAS step 4's
 		// for step 5) is a mistake of command, not of file.
-		return fmt.Errorf("checkpoint %s holds weights for the backbone only and none for %s: a classifier's or backbone's checkpoint? Testing needs the whole model's weights; to fine-tune this config from it, train with --cfg-options load_from=%s", path, groupKeys(rep.Missing), path)
+		return fmt.Errorf("checkpoint %s holds weights for the backbone only and none for %s: a classifier's or backbone's checkpoint? Evaluating needs the whole model's weights; to fine-tune this config from it, train with --cfg-options load_from=%s", path, groupKeys(rep.Missing), path)
 	}
 	if len(rep.Missing) > 0 {
 		msg := fmt.Sprintf("checkpoint %s lacks %d of the model's weights: %s", path, len(rep.Missing), groupKeys(rep.Missing))
