@@ -291,20 +291,45 @@ func Train(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, op
 	} else if from, err := cfg.String("load_from", ""); err != nil {
 		return err
 	} else if from != "" {
-		rep, _, err := checkpoint.LoadModel(from, alg, checkpoint.LoadOptions{Strict: false, Rules: DefaultLoadRules})
+		summary, err := LoadFrom(from, alg)
 		if err != nil {
-			return fmt.Errorf("load_from %s: %w", from, err)
+			return err
 		}
-		log.Printf("load checkpoint from %s: %s", from, rep.Summary("architecture.model.", 1))
+		log.Printf("load checkpoint from %s: %s", from, summary)
 	}
 	log.Printf("Start running, work_dir: %s, max: %d %s", workDir, map[bool]int{true: maxEpochs, false: maxIters}[byEpoch], map[bool]string{true: "epochs", false: "iters"}[byEpoch])
 	return r.Run(ctx)
 }
 
+// ModelPrefix starts the name of every model weight under an algorithm, as
+// mmrazor and razor save them.
+const ModelPrefix = "architecture.model."
+
 // DefaultLoadRules let load_from take both an algorithm checkpoint
 // (mmrazor's and razor's keys: architecture.model.*) and a plain model
 // checkpoint (mmcls/mmdet keys: backbone.*, head.*).
-var DefaultLoadRules = []checkpoint.PrefixRule{{From: "architecture.", To: "architecture."}, {From: "", To: "architecture.model."}}
+var DefaultLoadRules = []checkpoint.PrefixRule{{From: "architecture.", To: "architecture."}, {From: "", To: ModelPrefix}}
+
+// LoadFrom fills alg with the weights of the checkpoint at path, as a
+// config's load_from does before training: razor's format or a PyTorch
+// .pth, keyed by the algorithm or by the model alone (DefaultLoadRules).
+// The checkpoint need not be of the same model: the tensors the model lacks
+// are skipped and the weights the checkpoint lacks keep their initial
+// values, so a classifier's checkpoint starts a detector's backbone (DetNAS
+// step 5 from step 4), and tensors of another shape are left as they were.
+// It returns one line for the log that says, by module, what was skipped,
+// lacked or left. A checkpoint that fills no weight at all is an error,
+// since training would then start from scratch unnoticed.
+func LoadFrom(path string, alg algorithms.Algorithm) (string, error) {
+	rep, _, err := checkpoint.LoadModel(path, alg, checkpoint.LoadOptions{Rules: DefaultLoadRules})
+	if err != nil {
+		return "", fmt.Errorf("load_from %s: %w", path, err)
+	}
+	if len(rep.Loaded) == 0 {
+		return "", fmt.Errorf("load_from %s: no tensor of the checkpoint fits the model (%s); is it a checkpoint of this model family, saved by razor, mmrazor, mmdet or mmcls?", path, rep.Summary(ModelPrefix, 1))
+	}
+	return rep.Summary(ModelPrefix, 1), nil
+}
 
 // isTerminal reports whether f is a character device (a terminal).
 func isTerminal(f *os.File) bool {

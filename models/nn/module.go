@@ -299,8 +299,11 @@ func (b *Base) stateEntries() []stateEntry {
 	return out
 }
 
-// LoadReport lists what LoadStateDict could not match.
+// LoadReport lists what LoadStateDict loaded and what it could not match.
 type LoadReport struct {
+	// Loaded are the keys whose values were copied into the module, in
+	// order; none when a strict load failed.
+	Loaded []string
 	// Missing are the module's keys the state dict lacks.
 	Missing []string
 	// Unexpected are the state dict's keys the module lacks.
@@ -368,6 +371,7 @@ func (b *Base) LoadStateDict(sd map[string]*tensor.Dense, strict bool) (LoadRepo
 		return rep, fmt.Errorf("load state dict (strict): %s", rep)
 	}
 	for _, e := range matched {
+		rep.Loaded = append(rep.Loaded, e.name)
 		copyInto(e.value, sd[e.name])
 		if e.buf != nil {
 			e.buf.stored()
@@ -426,39 +430,13 @@ func sortedKeys(m map[string]*tensor.Dense) []string {
 	return keys
 }
 
-// Summary says what a non-strict load did in a few lines however many keys
-// there are: the keys skipped and lacked, grouped by module (the first
-// depth path components below prefix, which is trimmed), with a count and
-// the first key of each group. A classifier checkpoint loaded into a
-// detector reads "skipped head.* (2 keys)" and "lacked neck.* (40 keys),
-// rpn_head.* (6 keys), ...".
+// Summary says what a non-strict load did in one line however many keys
+// there are: the keys skipped and lacked, grouped by module as GroupKeys
+// does. A classifier checkpoint loaded into a detector reads "skipped 8
+// checkpoint tensors the model lacks: backbone.layers.4.* (6), head.fc.* (2);
+// lacked 60 of the model's tensors, ...: neck.* (32), rpn_head.* (6), ...".
 func (r LoadReport) Summary(prefix string, depth int) string {
-	group := func(keys []string) string {
-		type g struct {
-			name  string
-			count int
-		}
-		var groups []g
-		at := map[string]int{}
-		for _, k := range keys {
-			parts := strings.Split(strings.TrimPrefix(k, prefix), ".")
-			name := strings.Join(parts[:min(depth, len(parts)-1)], ".") + ".*"
-			if len(parts) == 1 {
-				name = parts[0]
-			}
-			if i, ok := at[name]; ok {
-				groups[i].count++
-				continue
-			}
-			at[name] = len(groups)
-			groups = append(groups, g{name, 1})
-		}
-		out := make([]string, len(groups))
-		for i, x := range groups {
-			out[i] = fmt.Sprintf("%s (%d)", x.name, x.count)
-		}
-		return strings.Join(out, ", ")
-	}
+	group := func(keys []string) string { return GroupKeys(keys, prefix, depth) }
 	var parts []string
 	if len(r.Unexpected) > 0 {
 		parts = append(parts, fmt.Sprintf("skipped %d checkpoint tensors the model lacks: %s", len(r.Unexpected), group(r.Unexpected)))
@@ -473,4 +451,54 @@ func (r LoadReport) Summary(prefix string, depth int) string {
 		return "all keys matched"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// GroupKeys names a list of state-dict keys in a few words however many
+// there are, for messages about a load: prefix is trimmed, the keys are
+// grouped by their first depth path components, and each group is named by
+// the deepest module that holds all of its keys, with their count, in the
+// order of first appearance ("neck.* (32), roi_head.bbox_head.* (22)"). The
+// deepest module matters when a group is part of a module that otherwise
+// loaded: a classifier's last layer reads "backbone.layers.4.* (6)", not
+// "backbone.* (6)". A group of one key is named by the key.
+func GroupKeys(keys []string, prefix string, depth int) string {
+	type group struct {
+		name   string
+		module []string // the path components every key of the group shares, leaf excluded
+		first  string
+		count  int
+	}
+	var groups []*group
+	at := map[string]*group{}
+	for _, k := range keys {
+		k = strings.TrimPrefix(k, prefix)
+		parts := strings.Split(k, ".")
+		dir := parts[:len(parts)-1]
+		name := strings.Join(parts[:min(depth, len(parts))], ".")
+		g, ok := at[name]
+		if !ok {
+			g = &group{name: name, module: dir, first: k}
+			at[name] = g
+			groups = append(groups, g)
+		}
+		g.count++
+		n := 0
+		for n < len(g.module) && n < len(dir) && g.module[n] == dir[n] {
+			n++
+		}
+		g.module = g.module[:n]
+	}
+	out := make([]string, len(groups))
+	for i, g := range groups {
+		if g.count == 1 {
+			out[i] = g.first
+			continue
+		}
+		module := strings.Join(g.module, ".")
+		if module == "" {
+			module = g.name
+		}
+		out[i] = fmt.Sprintf("%s.* (%d)", module, g.count)
+	}
+	return strings.Join(out, ", ")
 }

@@ -223,16 +223,38 @@ func TestLoadStateDict(t *testing.T) {
 
 func TestLoadReportSummary(t *testing.T) {
 	rep := LoadReport{
-		Unexpected: []string{"architecture.model.head.fc.weight", "architecture.model.head.fc.bias"},
+		Unexpected: []string{"architecture.model.backbone.layers.4.conv.weight", "architecture.model.backbone.layers.4.bn.weight",
+			"architecture.model.head.fc.weight", "architecture.model.head.fc.bias"},
 		Missing: []string{"architecture.model.neck.lateral_convs.0.conv.weight", "architecture.model.neck.fpn_convs.0.conv.weight",
-			"architecture.model.rpn_head.rpn_conv.weight", "architecture.model.roi_head.bbox_head.fc_cls.weight"},
+			"architecture.model.rpn_head.rpn_conv.weight", "architecture.model.roi_head.bbox_head.fc_cls.weight",
+			"architecture.model.roi_head.bbox_head.fc_reg.weight"},
 	}
 	got := rep.Summary("architecture.model.", 1)
-	want := "skipped 2 checkpoint tensors the model lacks: head.* (2); lacked 4 of the model's tensors, which keep their initial values: neck.* (2), rpn_head.* (1), roi_head.* (1)"
+	want := "skipped 4 checkpoint tensors the model lacks: backbone.layers.4.* (2), head.fc.* (2); " +
+		"lacked 5 of the model's tensors, which keep their initial values: neck.* (2), rpn_head.rpn_conv.weight, roi_head.bbox_head.* (2)"
 	if got != want {
 		t.Fatalf("Summary =\n%s\nwant\n%s", got, want)
 	}
 	if got := (LoadReport{}).Summary("", 1); got != "all keys matched" {
 		t.Fatalf("clean Summary = %q", got)
+	}
+}
+
+func TestGroupKeys(t *testing.T) {
+	for _, tc := range []struct {
+		keys  []string
+		depth int
+		want  string
+	}{
+		{nil, 1, ""},
+		{[]string{"p.a.w", "p.a.b", "p.c.w"}, 1, "a.* (2), c.w"},
+		{[]string{"p.a.x.w", "p.a.y.w", "p.b"}, 1, "a.* (2), b"},
+		{[]string{"p.a.x.w", "p.a.y.w"}, 2, "a.x.w, a.y.w"},
+		// A key that is itself a group's module path.
+		{[]string{"p.a", "p.a.w"}, 1, "a.* (2)"},
+	} {
+		if got := GroupKeys(tc.keys, "p.", tc.depth); got != tc.want {
+			t.Errorf("GroupKeys(%q, %d) = %q, want %q", tc.keys, tc.depth, got, tc.want)
+		}
 	}
 }
