@@ -15,6 +15,7 @@ import (
 	_ "github.com/razorgo/razor/models/classifiers"
 	_ "github.com/razorgo/razor/models/detectors"
 	_ "github.com/razorgo/razor/models/heads"
+	_ "github.com/razorgo/razor/models/losses"
 	_ "github.com/razorgo/razor/models/necks"
 	// Mutables and mutators.
 	_ "github.com/razorgo/razor/mutables"

@@ -121,9 +121,9 @@ func TestLossGradientsMatchFiniteDifferences(t *testing.T) {
 		labels := []int{0, 4, 2, 2}
 		for _, eps := range []float64{0, 0.1} {
 			x := randSlice(rng, n*k)
-			loss := func() float64 { return upstream * crossEntropy(n, k, x, labels, eps) }
+			loss := func() float64 { return upstream * crossEntropySum(n, k, x, labels, eps, nil) / n }
 			gx := make([]float64, len(x))
-			crossEntropyBackward(n, k, x, labels, eps, upstream, gx)
+			crossEntropyBackward(n, k, x, labels, eps, nil, upstream/n, gx)
 			closeTo(t, "dx", gx, numericGrad(x, loss), gradTol)
 		}
 	})
@@ -142,9 +142,9 @@ func TestLossGradientsMatchFiniteDifferences(t *testing.T) {
 					p[i] += 0.05 // keep the kinks of |d| and of smooth L1 away
 				}
 			}
-			loss := func() float64 { return upstream * meanLoss(pl.f, p, tg, w) }
+			loss := func() float64 { return upstream * pointLossSum(pl.f, p, tg, w) }
 			gp := make([]float64, len(p))
-			meanLossGrad(pl.f, p, tg, w, upstream, gp)
+			pointLossGrad(pl.f, p, tg, w, upstream, gp)
 			closeTo(t, "dpred", gp, numericGrad(p, loss), gradTol)
 		})
 	}

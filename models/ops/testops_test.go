@@ -1,44 +1,16 @@
 package ops
 
-// No model razor builds runs the ops here (detection losses, plain
-// concatenation), so they are not part of the package's API. They stay
-// with the tests that pin them against PyTorch, so a model that needs one
-// can move it back already checked.
+// No model razor builds runs the ops here (the mean forms of the detection
+// losses, whose sums loss.go exports; plain concatenation), so they are not
+// part of the package's API. They stay with the tests that pin them against
+// PyTorch, so a model that needs one can move it back already checked.
 
 import (
 	"fmt"
-	"math"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
-
-// bceWithLogits is max(x,0) - x·t + log(1+exp(-|x|)), the stable form of
-// -t·log σ(x) - (1-t)·log(1-σ(x)); its derivative is σ(x) - t.
-func bceWithLogits(x, t float64) (float64, float64) {
-	loss := math.Max(x, 0) - x*t + math.Log1p(math.Exp(-math.Abs(x)))
-	var s float64
-	if x >= 0 {
-		s = 1 / (1 + math.Exp(-x))
-	} else {
-		e := math.Exp(x)
-		s = e / (1 + e)
-	}
-	return loss, s - t
-}
-
-// smoothL1 is 0.5·d²/beta where |d| < beta and |d| - 0.5·beta elsewhere
-// (mmdet's smooth_l1_loss and PyTorch's smooth_l1_loss); beta = 0 is L1.
-func smoothL1(beta float64) pointLoss {
-	return func(p, t float64) (float64, float64) {
-		d := p - t
-		if math.Abs(d) < beta {
-			return 0.5 * d * d / beta, d / beta
-		}
-		loss, grad := l1(p, t)
-		return loss - 0.5*beta, grad
-	}
-}
 
 // sigmoidBCEWithLogits is the mean over all elements of
 // weight·BCE(sigmoid(logits), target), like
