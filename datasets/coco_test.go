@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"encoding/json"
+	"errors"
 	"image"
 	"path/filepath"
 	"slices"
@@ -184,8 +185,6 @@ func TestCocoMalformedAnnotations(t *testing.T) {
 	}{
 		{"three-number bbox", with("annotations", []any{map[string]any{"id": 1, "image_id": 1, "category_id": 1, "bbox": []any{1, 2, 3}, "area": 6}}), []string{"annotations[0] (id 1)", "bbox"}},
 		{"bbox of strings", with("annotations", []any{ann(1, 1, 1, []float64{1, 2, 3, 4}), map[string]any{"id": 2, "image_id": 1, "category_id": 1, "bbox": "1 2 3 4", "area": 1}}), []string{"annotations[1]", `"bbox":"1 2 3 4"`, `"bbox" is a JSON string; it must be a list of numbers`}},
-		{"unknown image", with("annotations", []any{ann(7, 99, 1, []float64{1, 2, 3, 4})}), []string{"annotations[0] (id 7)", "image_id 99"}},
-		{"unknown category", with("annotations", []any{ann(7, 1, 42, []float64{1, 2, 3, 4})}), []string{"annotations[0] (id 7)", "category_id 42"}},
 		{"no area", with("annotations", []any{map[string]any{"id": 3, "image_id": 1, "category_id": 1, "bbox": []any{1, 2, 3, 4}}}), []string{"annotations[0] (id 3)", "no area"}},
 		{"bad iscrowd", with("annotations", []any{ann(3, 1, 1, []float64{1, 2, 3, 4}, "iscrowd", "yes")}), []string{"annotations[0]", "iscrowd"}},
 		{"repeated image id", with("images", []any{img(1, "a.png", 64, 48), img(1, "b.png", 64, 48)}), []string{"images[1]", "id 1"}},
@@ -218,6 +217,81 @@ func TestCocoMalformedAnnotations(t *testing.T) {
 	wantErr(t, err, "train2017", "img_prefix", "data/coco/train2017")
 	_, err = NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), Classes: []any{"four"}})
 	wantErr(t, err, `"four"`, "one")
+}
+
+func TestCocoSkipsBadAnnotationsWithANote(t *testing.T) {
+	doc, sizes := standardCoco()
+	doc["annotations"] = append(doc["annotations"].([]any),
+		ann(10, 4, 1, []float64{30, 20, -5, 10}),
+		ann(11, 4, 42, []float64{1, 1, 5, 5}),
+		ann(12, 4, 42, []float64{2, 2, 5, 5}),
+		ann(13, 99, 1, []float64{1, 1, 5, 5}),
+	)
+	root := cocoFixture(t, doc, sizes)
+	annFile := filepath.Join(root, "annotations", "instances.json")
+	ds, err := NewCocoDataset(CocoOptions{AnnFile: annFile, FilterEmptyGT: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := ds.Notes()
+	if len(notes) != 3 {
+		t.Fatalf("notes %q, want one for bad boxes, one for unknown categories, one for unknown images", notes)
+	}
+	// Bad: annotations 3 (0.5 wide), 4 (outside the image), 5 (area 0) and
+	// 10 (negative width); 6 (ignore: true) is a choice, not a fault.
+	wantErr(t, errors.New(notes[0]), annFile, "skipped 4 boxes", "the first: annotations[2] (id 3) of image id 1 (a.png)", "[5 5 0.5 10]")
+	wantErr(t, errors.New(notes[1]), "skipped 2 annotations whose category_id is not in categories", "annotations[10] (id 11) of image id 4 (d.png), category_id 42")
+	wantErr(t, errors.New(notes[2]), "skipped 1 annotations whose image_id is not in images", "annotations[12] (id 13), image_id 99")
+	s, err := ds.Get(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ImgInfo.ID != 4 || !boxesEqual(s.Ann.BBoxes, []Box{{3, 4, 8, 10}}) || !slices.Equal(s.Ann.Labels, []int{1}) {
+		t.Fatalf("image 4 keeps only its good box: %+v %+v", s.ImgInfo, s.Ann)
+	}
+
+	clean := doc
+	clean["annotations"] = []any{ann(1, 1, 3, []float64{10, 5, 20, 10})}
+	root = cocoFixture(t, clean, sizes)
+	ds, err = NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), FilterEmptyGT: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Notes() != nil {
+		t.Fatalf("a clean file has notes %q", ds.Notes())
+	}
+
+	allBad := doc
+	allBad["annotations"] = []any{ann(1, 99, 1, []float64{1, 1, 5, 5})}
+	root = cocoFixture(t, allBad, sizes)
+	_, err = NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), FilterEmptyGT: true})
+	wantErr(t, err, "no images left", "skipped 1 annotations whose image_id is not in images")
+}
+
+func TestCocoKeepsImagesWithOnlyUnusableBoxesAsMMDet(t *testing.T) {
+	// mmdet's _filter_imgs keeps an image that has an annotation of a
+	// selected category even when _parse_ann_info drops it later (a crowd
+	// region, a box under a pixel): it trains as background.
+	doc := map[string]any{
+		"images": []any{img(1, "a.png", 64, 48), img(2, "b.png", 64, 48), img(3, "c.png", 64, 48)},
+		"annotations": []any{
+			ann(1, 1, 1, []float64{5, 5, 0.5, 10}),
+			ann(2, 2, 1, []float64{0, 0, 64, 48}, "iscrowd", 1),
+		},
+		"categories": []any{map[string]any{"id": 1, "name": "one"}},
+	}
+	root := cocoFixture(t, doc, nil)
+	ds, err := NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), FilterEmptyGT: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Len() != 2 || ds.ImageID(0) != 1 || ds.ImageID(1) != 2 {
+		t.Fatalf("kept %d images, want images 1 and 2 (3 has no annotation)", ds.Len())
+	}
+	s, _ := ds.Get(0)
+	if len(s.Ann.BBoxes) != 0 || len(s.Ann.Labels) != 0 {
+		t.Fatalf("image 1's only box is under a pixel: %+v", s.Ann)
+	}
 }
 
 func TestCocoCheckImages(t *testing.T) {
