@@ -398,6 +398,16 @@ func (d *CocoDataset) AnnFile() string { return d.annFile }
 // the id detections are written with in the COCO results format.
 func (d *CocoDataset) CatIDs() []int64 { return d.catIDs }
 
+// AspectFlag is sample i's aspect-ratio group, from the annotation file's
+// width and height as mmdet sets `flag`: 1 when the image is wider than
+// tall, else 0.
+func (d *CocoDataset) AspectFlag(i int) int {
+	if im := d.images[i]; im.Width > im.Height {
+		return 1
+	}
+	return 0
+}
+
 // ImageID is the COCO id of sample i.
 func (d *CocoDataset) ImageID(i int) int64 { return *d.images[i].ID }
 

@@ -82,6 +82,9 @@ func TestCocoDatasetParsesAsMMDet(t *testing.T) {
 	if test.Len() != 4 {
 		t.Fatalf("test mode keeps every image, got %d", test.Len())
 	}
+	if got := AspectFlags(test); !slices.Equal(got, []int{1, 1, 0, 1}) {
+		t.Fatalf("aspect flags %v, want [1 1 0 1] (64x48 is wider than tall; 20x20 is not)", got)
+	}
 	s, err := test.Get(0)
 	if err != nil {
 		t.Fatal(err)
