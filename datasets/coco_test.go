@@ -1,6 +1,7 @@
 package datasets
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"image"
@@ -338,4 +339,80 @@ func TestCocoCorruptAndMismatchedImages(t *testing.T) {
 	wantErr(t, err, "image id 1 (a.png)", filepath.Join(root, "images", "a.png"), "corrupt")
 	_, err = Prepare(ds, 3, testRNG())
 	wantErr(t, err, "image id 4 (d.png)", "48x64", "64x48")
+}
+
+// TestCocoBatchPadsAsMMCVCollate: a batch of a landscape and a portrait
+// image is zero-padded at the bottom and right to the largest height and
+// the largest width, with no rounding beyond what Pad did (mmcv's collate
+// pads to the maxima), and each image keeps its own img_shape and
+// pad_shape.
+func TestCocoBatchPadsAsMMCVCollate(t *testing.T) {
+	doc := map[string]any{
+		"images": []any{img(1, "a.png", 70, 40), img(2, "b.png", 50, 60)},
+		"annotations": []any{
+			ann(1, 1, 1, []float64{10, 10, 20, 20}),
+			ann(2, 2, 1, []float64{5, 5, 10, 10}),
+		},
+		"categories": []any{map[string]any{"id": 1, "name": "one"}},
+	}
+	root := cocoFixture(t, doc, map[string][2]int{"a.png": {70, 40}, "b.png": {50, 60}})
+	pipeline := func(pad bool) Pipeline {
+		nodes := []map[string]any{
+			{"type": "LoadImageFromFile"},
+			{"type": "LoadAnnotations", "with_bbox": true},
+			{"type": "Resize", "img_scale": []any{100, 100}, "keep_ratio": true},
+			{"type": "RandomFlip", "flip_ratio": 0.0},
+			{"type": "Normalize", "mean": []any{1, 1, 1}, "std": []any{1, 1, 1}, "to_rgb": true},
+		}
+		if pad {
+			nodes = append(nodes, map[string]any{"type": "Pad", "size_divisor": 32})
+		}
+		nodes = append(nodes, map[string]any{"type": "DefaultFormatBundle"}, map[string]any{"type": "Collect", "keys": []any{"img", "gt_bboxes", "gt_labels"}})
+		return buildPipeline(t, nodes...)
+	}
+	for _, tc := range []struct {
+		pad   bool
+		shape [4]int
+		pads  [2][3]int
+	}{
+		// 70x40 -> 100x57 (factor 100/70), padded to 128x64; 50x60 ->
+		// 83x100 (factor 100/60), padded to 96x128 (w x h).
+		{true, [4]int{2, 3, 128, 128}, [2][3]int{{64, 128, 3}, {128, 96, 3}}},
+		{false, [4]int{2, 3, 100, 100}, [2][3]int{{57, 100, 3}, {100, 83, 3}}},
+	} {
+		ds, err := NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), ImgPrefix: filepath.Join(root, "images"), FilterEmptyGT: true, Pipeline: pipeline(tc.pad)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := newLoader(t, ds, LoaderOptions{SamplesPerGPU: 2, WorldSize: 1})
+		b := collect(t, l.Epoch(context.Background(), 0), 1)[0]
+		if b.Shape != tc.shape {
+			t.Fatalf("pad %v: batch shape %v, want %v", tc.pad, b.Shape, tc.shape)
+		}
+		if b.Metas[0].ImgShape != [3]int{57, 100, 3} || b.Metas[1].ImgShape != [3]int{100, 83, 3} {
+			t.Fatalf("pad %v: img_shapes %v %v", tc.pad, b.Metas[0].ImgShape, b.Metas[1].ImgShape)
+		}
+		if b.Metas[0].PadShape != tc.pads[0] || b.Metas[1].PadShape != tc.pads[1] {
+			t.Fatalf("pad %v: pad_shapes %v %v, want %v (each image its own)", tc.pad, b.Metas[0].PadShape, b.Metas[1].PadShape, tc.pads)
+		}
+		h, w := b.Shape[2], b.Shape[3]
+		for i, m := range b.Metas {
+			for c := range 3 {
+				plane := b.Img[(i*3+c)*h*w : (i*3+c+1)*h*w]
+				for y := range h {
+					for x := range w {
+						inside := y < m.ImgShape[0] && x < m.ImgShape[1]
+						if v := plane[y*w+x]; !inside && v != 0 {
+							t.Fatalf("pad %v: image %d channel %d (%d, %d) outside its %v is %v, want 0", tc.pad, i, c, x, y, m.ImgShape, v)
+						}
+					}
+				}
+			}
+		}
+		// Boxes scale by (w, h) factors: 100/70 and 57/40 for image 1.
+		sx, sy := float32(100)/float32(70), float32(57)/float32(40)
+		if want := (Box{10 * sx, 10 * sy, 30 * sx, 30 * sy}); b.GT[0].BBoxes[0] != want || b.Metas[0].ScaleFactor != [4]float32{sx, sy, sx, sy} {
+			t.Fatalf("pad %v: box %v scale %v, want %v", tc.pad, b.GT[0].BBoxes[0], b.Metas[0].ScaleFactor, want)
+		}
+	}
 }
