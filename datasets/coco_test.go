@@ -1,10 +1,13 @@
 package datasets
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"image"
+	"image/jpeg"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -414,5 +417,48 @@ func TestCocoBatchPadsAsMMCVCollate(t *testing.T) {
 		if want := (Box{10 * sx, 10 * sy, 30 * sx, 30 * sy}); b.GT[0].BBoxes[0] != want || b.Metas[0].ScaleFactor != [4]float32{sx, sy, sx, sy} {
 			t.Fatalf("pad %v: box %v scale %v, want %v", tc.pad, b.GT[0].BBoxes[0], b.Metas[0].ScaleFactor, want)
 		}
+	}
+}
+
+// TestCocoLoaderBadImages: through a loader with workers, a truncated JPEG
+// and a missing image each end the epoch with one error naming the file,
+// never a crash.
+func TestCocoLoaderBadImages(t *testing.T) {
+	doc, sizes := standardCoco()
+	root := cocoFixture(t, doc, sizes)
+	var jpg bytes.Buffer
+	if err := jpeg.Encode(&jpg, rgbImage(64, 48), nil); err != nil {
+		t.Fatal(err)
+	}
+	pipeline := buildPipeline(t, map[string]any{"type": "LoadImageFromFile"}, map[string]any{"type": "LoadAnnotations"},
+		map[string]any{"type": "DefaultFormatBundle"}, map[string]any{"type": "Collect", "keys": []any{"img", "gt_bboxes", "gt_labels"}})
+	for _, tc := range []struct {
+		name  string
+		spoil func(path string)
+		frags []string
+	}{
+		{"truncated JPEG", func(p string) { writeBytes(t, p, jpg.Bytes()[:jpg.Len()/2]) }, []string{"image id 4 (d.png)", "corrupt"}},
+		{"missing", func(p string) { os.Remove(p) }, []string{"image id 4 (d.png)", "does not exist"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(root, "images", "d.png")
+			writePNGFile(t, path, rgbImage(64, 48))
+			tc.spoil(path)
+			ds, err := NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), ImgPrefix: filepath.Join(root, "images"), FilterEmptyGT: true, Pipeline: pipeline})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := newLoader(t, ds, LoaderOptions{SamplesPerGPU: 1, WorkersPerGPU: 2, WorldSize: 1})
+			var errs []error
+			for _, err := range l.Epoch(context.Background(), 0) {
+				if err != nil {
+					errs = append(errs, err)
+				}
+			}
+			if len(errs) != 1 {
+				t.Fatalf("%d errors, want 1: %v", len(errs), errs)
+			}
+			wantErr(t, errs[0], append([]string{path}, tc.frags...)...)
+		})
 	}
 }
