@@ -58,15 +58,15 @@ func groupedPerRank(groups []int, batch, world int) int {
 	return n
 }
 
-// groupedOrder is one epoch's order of dataset indices for rank, batched by
-// group as mmdet 2.x does. Each group's indices are shuffled and padded to
+// groupedOrder is one epoch's order of dataset indices for all ranks
+// together, batched by group as mmdet 2.x does. Each group's indices are shuffled and padded to
 // whole batches (GroupSampler, one process: with extra indices drawn at
 // random from the group; DistributedGroupSampler: to whole batches on every
 // rank, by repeating the shuffled group), the groups are concatenated, the
-// batches are shuffled, and rank r takes the r-th contiguous share. So every
-// batch holds one group only, and the order depends only on the seed and
-// the epoch.
-func groupedOrder(groups []int, batch, world, rank int, seed uint64, epoch int) []int {
+// batches are shuffled; rank r takes the r-th of world equal contiguous
+// shares. So every batch holds one group only, and the order depends only
+// on the seed and the epoch.
+func groupedOrder(groups []int, batch, world int, seed uint64, epoch int) []int {
 	rng := rand.New(rand.NewPCG(seed, mix64(uint64(epoch))))
 	members := make([][]int, len(groupSizes(groups)))
 	for i, g := range groups {
@@ -93,6 +93,5 @@ func groupedOrder(groups []int, batch, world, rank int, seed uint64, epoch int) 
 	for _, p := range rng.Perm(len(all) / batch) {
 		out = append(out, all[p*batch:(p+1)*batch]...)
 	}
-	per := len(out) / world
-	return out[rank*per : (rank+1)*per]
+	return out
 }

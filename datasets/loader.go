@@ -143,16 +143,10 @@ func (l *Loader) order(epoch int) []item {
 	var mine []int // positions in the epoch's full order
 	var full []int
 	if l.opts.Groups != nil {
-		// groupedOrder hands out contiguous shares; rebuild the full
-		// order to number repetitions across ranks.
-		for r := range world {
-			share := groupedOrder(l.opts.Groups, l.opts.SamplesPerGPU, world, r, l.opts.Seed, epoch)
-			if r == l.opts.Rank {
-				for k := range share {
-					mine = append(mine, len(full)+k)
-				}
-			}
-			full = append(full, share...)
+		full = groupedOrder(l.opts.Groups, l.opts.SamplesPerGPU, world, l.opts.Seed, epoch)
+		per := len(full) / world
+		for p := l.opts.Rank * per; p < (l.opts.Rank+1)*per; p++ {
+			mine = append(mine, p)
 		}
 	} else {
 		order := make([]int, n)
