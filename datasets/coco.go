@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/razorgo/razor/registry"
 )
@@ -55,6 +56,7 @@ type CocoDataset struct {
 	classes   []string
 	catIDs    []int64
 	pipeline  Pipeline
+	notes     []string
 }
 
 type cocoFile struct {
@@ -277,34 +279,40 @@ func (d *CocoDataset) index(file *cocoFile, wanted []string, testMode, filterEmp
 		anns[i] = &Instances{}
 	}
 	hasWanted := make([]bool, len(file.Images))
+	var badBox, unknownImage, unknownCat dropped
 	for i, a := range file.Annotations {
-		entry := fmt.Sprintf("%s: annotations[%d] (id %d)", where, i, a.ID)
+		entry := fmt.Sprintf("annotations[%d] (id %d)", i, a.ID)
 		if a.ImageID == nil || a.CategoryID == nil {
-			return fmt.Errorf("%s needs image_id and category_id", entry)
+			return fmt.Errorf("%s: %s needs image_id and category_id", where, entry)
+		}
+		if len(a.BBox) != 4 {
+			return fmt.Errorf("%s: %s: bbox must be [x, y, width, height], has %d numbers", where, entry, len(a.BBox))
+		}
+		if a.Area == nil {
+			return fmt.Errorf("%s: %s has no area; COCO annotations carry one (the evaluator's small/medium/large ranges use it)", where, entry)
 		}
 		ii, ok := imgIndex[*a.ImageID]
 		if !ok {
-			return fmt.Errorf("%s: image_id %d is not in images", entry, *a.ImageID)
+			unknownImage.add(fmt.Sprintf("%s, image_id %d", entry, *a.ImageID))
+			continue
 		}
+		im := file.Images[ii]
 		if _, ok := catByID[*a.CategoryID]; !ok {
-			return fmt.Errorf("%s: category_id %d is not in categories", entry, *a.CategoryID)
-		}
-		if len(a.BBox) != 4 {
-			return fmt.Errorf("%s: bbox must be [x, y, width, height], has %d numbers", entry, len(a.BBox))
-		}
-		if a.Area == nil {
-			return fmt.Errorf("%s has no area; COCO annotations carry one (the evaluator's small/medium/large ranges use it)", entry)
+			unknownCat.add(fmt.Sprintf("%s of image id %d (%s), category_id %d", entry, *im.ID, im.FileName, *a.CategoryID))
+			continue
 		}
 		label, selected := cat2label[*a.CategoryID]
 		if selected {
 			hasWanted[ii] = true
 		}
-		im := file.Images[ii]
+		if bool(a.Ignore) || !selected {
+			continue
+		}
 		x, y, w, h := a.BBox[0], a.BBox[1], a.BBox[2], a.BBox[3]
 		interW := max(0, min(x+w, float64(im.Width))-max(x, 0))
 		interH := max(0, min(y+h, float64(im.Height))-max(y, 0))
-		switch {
-		case bool(a.Ignore), interW*interH == 0, *a.Area <= 0, w < 1, h < 1, !selected:
+		if interW*interH == 0 || *a.Area <= 0 || w < 1 || h < 1 {
+			badBox.add(fmt.Sprintf("%s of image id %d (%s), bbox %v, area %v in a %dx%d image", entry, *im.ID, im.FileName, a.BBox, *a.Area, im.Width, im.Height))
 			continue
 		}
 		box := Box{float32(x), float32(y), float32(x + w), float32(y + h)}
@@ -313,6 +321,15 @@ func (d *CocoDataset) index(file *cocoFile, wanted []string, testMode, filterEmp
 		} else {
 			anns[ii].BBoxes = append(anns[ii].BBoxes, box)
 			anns[ii].Labels = append(anns[ii].Labels, label)
+		}
+	}
+	for _, n := range []string{
+		badBox.note(where, "boxes outside their image, narrower or lower than 1 pixel, or of area <= 0"),
+		unknownCat.note(where, "annotations whose category_id is not in categories"),
+		unknownImage.note(where, "annotations whose image_id is not in images"),
+	} {
+		if n != "" {
+			d.notes = append(d.notes, n)
 		}
 	}
 	for i, im := range file.Images {
@@ -328,10 +345,42 @@ func (d *CocoDataset) index(file *cocoFile, wanted []string, testMode, filterEmp
 		d.anns = append(d.anns, anns[i])
 	}
 	if len(d.images) == 0 {
-		return fmt.Errorf("%s: no images left (%d in the file; training drops images without boxes of the selected classes and images under %d pixels)", where, len(file.Images), minTrainImageSize)
+		err := fmt.Errorf("%s: no images left (%d in the file; training drops images without boxes of the selected classes and images under %d pixels)", where, len(file.Images), minTrainImageSize)
+		if len(d.notes) > 0 {
+			err = fmt.Errorf("%w; also %s", err, strings.Join(d.notes, "; "))
+		}
+		return err
 	}
 	return nil
 }
+
+// dropped counts the annotations of one kind that reading skipped and
+// remembers the first, for a note in the run's log.
+type dropped struct {
+	n     int
+	first string
+}
+
+func (d *dropped) add(entry string) {
+	if d.n == 0 {
+		d.first = entry
+	}
+	d.n++
+}
+
+// note is one log line, or "" when nothing was dropped.
+func (d *dropped) note(where, what string) string {
+	if d.n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s: skipped %d %s, as mmdet does (the first: %s)", where, d.n, what, d.first)
+}
+
+// Notes are one line per kind of annotation the dataset skipped while
+// reading its file (bad boxes, unknown categories or images), counted and
+// naming the first, for the run's log. mmdet skips the same annotations
+// without a word.
+func (d *CocoDataset) Notes() []string { return d.notes }
 
 // Len is the number of images kept.
 func (d *CocoDataset) Len() int { return len(d.images) }
@@ -348,6 +397,16 @@ func (d *CocoDataset) AnnFile() string { return d.annFile }
 // CatIDs maps labels to COCO category ids: label i is category CatIDs()[i],
 // the id detections are written with in the COCO results format.
 func (d *CocoDataset) CatIDs() []int64 { return d.catIDs }
+
+// AspectFlag is sample i's aspect-ratio group, from the annotation file's
+// width and height as mmdet sets `flag`: 1 when the image is wider than
+// tall, else 0.
+func (d *CocoDataset) AspectFlag(i int) int {
+	if im := d.images[i]; im.Width > im.Height {
+		return 1
+	}
+	return 0
+}
 
 // ImageID is the COCO id of sample i.
 func (d *CocoDataset) ImageID(i int) int64 { return *d.images[i].ID }

@@ -1,8 +1,13 @@
 package datasets
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"image"
+	"image/jpeg"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -80,6 +85,9 @@ func TestCocoDatasetParsesAsMMDet(t *testing.T) {
 	}
 	if test.Len() != 4 {
 		t.Fatalf("test mode keeps every image, got %d", test.Len())
+	}
+	if got := AspectFlags(test); !slices.Equal(got, []int{1, 1, 0, 1}) {
+		t.Fatalf("aspect flags %v, want [1 1 0 1] (64x48 is wider than tall; 20x20 is not)", got)
 	}
 	s, err := test.Get(0)
 	if err != nil {
@@ -184,8 +192,6 @@ func TestCocoMalformedAnnotations(t *testing.T) {
 	}{
 		{"three-number bbox", with("annotations", []any{map[string]any{"id": 1, "image_id": 1, "category_id": 1, "bbox": []any{1, 2, 3}, "area": 6}}), []string{"annotations[0] (id 1)", "bbox"}},
 		{"bbox of strings", with("annotations", []any{ann(1, 1, 1, []float64{1, 2, 3, 4}), map[string]any{"id": 2, "image_id": 1, "category_id": 1, "bbox": "1 2 3 4", "area": 1}}), []string{"annotations[1]", `"bbox":"1 2 3 4"`, `"bbox" is a JSON string; it must be a list of numbers`}},
-		{"unknown image", with("annotations", []any{ann(7, 99, 1, []float64{1, 2, 3, 4})}), []string{"annotations[0] (id 7)", "image_id 99"}},
-		{"unknown category", with("annotations", []any{ann(7, 1, 42, []float64{1, 2, 3, 4})}), []string{"annotations[0] (id 7)", "category_id 42"}},
 		{"no area", with("annotations", []any{map[string]any{"id": 3, "image_id": 1, "category_id": 1, "bbox": []any{1, 2, 3, 4}}}), []string{"annotations[0] (id 3)", "no area"}},
 		{"bad iscrowd", with("annotations", []any{ann(3, 1, 1, []float64{1, 2, 3, 4}, "iscrowd", "yes")}), []string{"annotations[0]", "iscrowd"}},
 		{"repeated image id", with("images", []any{img(1, "a.png", 64, 48), img(1, "b.png", 64, 48)}), []string{"images[1]", "id 1"}},
@@ -218,6 +224,81 @@ func TestCocoMalformedAnnotations(t *testing.T) {
 	wantErr(t, err, "train2017", "img_prefix", "data/coco/train2017")
 	_, err = NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), Classes: []any{"four"}})
 	wantErr(t, err, `"four"`, "one")
+}
+
+func TestCocoSkipsBadAnnotationsWithANote(t *testing.T) {
+	doc, sizes := standardCoco()
+	doc["annotations"] = append(doc["annotations"].([]any),
+		ann(10, 4, 1, []float64{30, 20, -5, 10}),
+		ann(11, 4, 42, []float64{1, 1, 5, 5}),
+		ann(12, 4, 42, []float64{2, 2, 5, 5}),
+		ann(13, 99, 1, []float64{1, 1, 5, 5}),
+	)
+	root := cocoFixture(t, doc, sizes)
+	annFile := filepath.Join(root, "annotations", "instances.json")
+	ds, err := NewCocoDataset(CocoOptions{AnnFile: annFile, FilterEmptyGT: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := ds.Notes()
+	if len(notes) != 3 {
+		t.Fatalf("notes %q, want one for bad boxes, one for unknown categories, one for unknown images", notes)
+	}
+	// Bad: annotations 3 (0.5 wide), 4 (outside the image), 5 (area 0) and
+	// 10 (negative width); 6 (ignore: true) is a choice, not a fault.
+	wantErr(t, errors.New(notes[0]), annFile, "skipped 4 boxes", "the first: annotations[2] (id 3) of image id 1 (a.png)", "[5 5 0.5 10]")
+	wantErr(t, errors.New(notes[1]), "skipped 2 annotations whose category_id is not in categories", "annotations[10] (id 11) of image id 4 (d.png), category_id 42")
+	wantErr(t, errors.New(notes[2]), "skipped 1 annotations whose image_id is not in images", "annotations[12] (id 13), image_id 99")
+	s, err := ds.Get(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ImgInfo.ID != 4 || !boxesEqual(s.Ann.BBoxes, []Box{{3, 4, 8, 10}}) || !slices.Equal(s.Ann.Labels, []int{1}) {
+		t.Fatalf("image 4 keeps only its good box: %+v %+v", s.ImgInfo, s.Ann)
+	}
+
+	clean := doc
+	clean["annotations"] = []any{ann(1, 1, 3, []float64{10, 5, 20, 10})}
+	root = cocoFixture(t, clean, sizes)
+	ds, err = NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), FilterEmptyGT: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Notes() != nil {
+		t.Fatalf("a clean file has notes %q", ds.Notes())
+	}
+
+	allBad := doc
+	allBad["annotations"] = []any{ann(1, 99, 1, []float64{1, 1, 5, 5})}
+	root = cocoFixture(t, allBad, sizes)
+	_, err = NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), FilterEmptyGT: true})
+	wantErr(t, err, "no images left", "skipped 1 annotations whose image_id is not in images")
+}
+
+func TestCocoKeepsImagesWithOnlyUnusableBoxesAsMMDet(t *testing.T) {
+	// mmdet's _filter_imgs keeps an image that has an annotation of a
+	// selected category even when _parse_ann_info drops it later (a crowd
+	// region, a box under a pixel): it trains as background.
+	doc := map[string]any{
+		"images": []any{img(1, "a.png", 64, 48), img(2, "b.png", 64, 48), img(3, "c.png", 64, 48)},
+		"annotations": []any{
+			ann(1, 1, 1, []float64{5, 5, 0.5, 10}),
+			ann(2, 2, 1, []float64{0, 0, 64, 48}, "iscrowd", 1),
+		},
+		"categories": []any{map[string]any{"id": 1, "name": "one"}},
+	}
+	root := cocoFixture(t, doc, nil)
+	ds, err := NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), FilterEmptyGT: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Len() != 2 || ds.ImageID(0) != 1 || ds.ImageID(1) != 2 {
+		t.Fatalf("kept %d images, want images 1 and 2 (3 has no annotation)", ds.Len())
+	}
+	s, _ := ds.Get(0)
+	if len(s.Ann.BBoxes) != 0 || len(s.Ann.Labels) != 0 {
+		t.Fatalf("image 1's only box is under a pixel: %+v", s.Ann)
+	}
 }
 
 func TestCocoCheckImages(t *testing.T) {
@@ -261,4 +342,123 @@ func TestCocoCorruptAndMismatchedImages(t *testing.T) {
 	wantErr(t, err, "image id 1 (a.png)", filepath.Join(root, "images", "a.png"), "corrupt")
 	_, err = Prepare(ds, 3, testRNG())
 	wantErr(t, err, "image id 4 (d.png)", "48x64", "64x48")
+}
+
+// TestCocoBatchPadsAsMMCVCollate: a batch of a landscape and a portrait
+// image is zero-padded at the bottom and right to the largest height and
+// the largest width, with no rounding beyond what Pad did (mmcv's collate
+// pads to the maxima), and each image keeps its own img_shape and
+// pad_shape.
+func TestCocoBatchPadsAsMMCVCollate(t *testing.T) {
+	doc := map[string]any{
+		"images": []any{img(1, "a.png", 70, 40), img(2, "b.png", 50, 60)},
+		"annotations": []any{
+			ann(1, 1, 1, []float64{10, 10, 20, 20}),
+			ann(2, 2, 1, []float64{5, 5, 10, 10}),
+		},
+		"categories": []any{map[string]any{"id": 1, "name": "one"}},
+	}
+	root := cocoFixture(t, doc, map[string][2]int{"a.png": {70, 40}, "b.png": {50, 60}})
+	pipeline := func(pad bool) Pipeline {
+		nodes := []map[string]any{
+			{"type": "LoadImageFromFile"},
+			{"type": "LoadAnnotations", "with_bbox": true},
+			{"type": "Resize", "img_scale": []any{100, 100}, "keep_ratio": true},
+			{"type": "RandomFlip", "flip_ratio": 0.0},
+			{"type": "Normalize", "mean": []any{1, 1, 1}, "std": []any{1, 1, 1}, "to_rgb": true},
+		}
+		if pad {
+			nodes = append(nodes, map[string]any{"type": "Pad", "size_divisor": 32})
+		}
+		nodes = append(nodes, map[string]any{"type": "DefaultFormatBundle"}, map[string]any{"type": "Collect", "keys": []any{"img", "gt_bboxes", "gt_labels"}})
+		return buildPipeline(t, nodes...)
+	}
+	for _, tc := range []struct {
+		pad   bool
+		shape [4]int
+		pads  [2][3]int
+	}{
+		// 70x40 -> 100x57 (factor 100/70), padded to 128x64; 50x60 ->
+		// 83x100 (factor 100/60), padded to 96x128 (w x h).
+		{true, [4]int{2, 3, 128, 128}, [2][3]int{{64, 128, 3}, {128, 96, 3}}},
+		{false, [4]int{2, 3, 100, 100}, [2][3]int{{57, 100, 3}, {100, 83, 3}}},
+	} {
+		ds, err := NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), ImgPrefix: filepath.Join(root, "images"), FilterEmptyGT: true, Pipeline: pipeline(tc.pad)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := newLoader(t, ds, LoaderOptions{SamplesPerGPU: 2, WorldSize: 1})
+		b := collect(t, l.Epoch(context.Background(), 0), 1)[0]
+		if b.Shape != tc.shape {
+			t.Fatalf("pad %v: batch shape %v, want %v", tc.pad, b.Shape, tc.shape)
+		}
+		if b.Metas[0].ImgShape != [3]int{57, 100, 3} || b.Metas[1].ImgShape != [3]int{100, 83, 3} {
+			t.Fatalf("pad %v: img_shapes %v %v", tc.pad, b.Metas[0].ImgShape, b.Metas[1].ImgShape)
+		}
+		if b.Metas[0].PadShape != tc.pads[0] || b.Metas[1].PadShape != tc.pads[1] {
+			t.Fatalf("pad %v: pad_shapes %v %v, want %v (each image its own)", tc.pad, b.Metas[0].PadShape, b.Metas[1].PadShape, tc.pads)
+		}
+		h, w := b.Shape[2], b.Shape[3]
+		for i, m := range b.Metas {
+			for c := range 3 {
+				plane := b.Img[(i*3+c)*h*w : (i*3+c+1)*h*w]
+				for y := range h {
+					for x := range w {
+						inside := y < m.ImgShape[0] && x < m.ImgShape[1]
+						if v := plane[y*w+x]; !inside && v != 0 {
+							t.Fatalf("pad %v: image %d channel %d (%d, %d) outside its %v is %v, want 0", tc.pad, i, c, x, y, m.ImgShape, v)
+						}
+					}
+				}
+			}
+		}
+		// Boxes scale by (w, h) factors: 100/70 and 57/40 for image 1.
+		sx, sy := float32(100)/float32(70), float32(57)/float32(40)
+		if want := (Box{10 * sx, 10 * sy, 30 * sx, 30 * sy}); b.GT[0].BBoxes[0] != want || b.Metas[0].ScaleFactor != [4]float32{sx, sy, sx, sy} {
+			t.Fatalf("pad %v: box %v scale %v, want %v", tc.pad, b.GT[0].BBoxes[0], b.Metas[0].ScaleFactor, want)
+		}
+	}
+}
+
+// TestCocoLoaderBadImages: through a loader with workers, a truncated JPEG
+// and a missing image each end the epoch with one error naming the file,
+// never a crash.
+func TestCocoLoaderBadImages(t *testing.T) {
+	doc, sizes := standardCoco()
+	root := cocoFixture(t, doc, sizes)
+	var jpg bytes.Buffer
+	if err := jpeg.Encode(&jpg, rgbImage(64, 48), nil); err != nil {
+		t.Fatal(err)
+	}
+	pipeline := buildPipeline(t, map[string]any{"type": "LoadImageFromFile"}, map[string]any{"type": "LoadAnnotations"},
+		map[string]any{"type": "DefaultFormatBundle"}, map[string]any{"type": "Collect", "keys": []any{"img", "gt_bboxes", "gt_labels"}})
+	for _, tc := range []struct {
+		name  string
+		spoil func(path string)
+		frags []string
+	}{
+		{"truncated JPEG", func(p string) { writeBytes(t, p, jpg.Bytes()[:jpg.Len()/2]) }, []string{"image id 4 (d.png)", "corrupt"}},
+		{"missing", func(p string) { os.Remove(p) }, []string{"image id 4 (d.png)", "does not exist"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(root, "images", "d.png")
+			writePNGFile(t, path, rgbImage(64, 48))
+			tc.spoil(path)
+			ds, err := NewCocoDataset(CocoOptions{AnnFile: filepath.Join(root, "annotations", "instances.json"), ImgPrefix: filepath.Join(root, "images"), FilterEmptyGT: true, Pipeline: pipeline})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := newLoader(t, ds, LoaderOptions{SamplesPerGPU: 1, WorkersPerGPU: 2, WorldSize: 1})
+			var errs []error
+			for _, err := range l.Epoch(context.Background(), 0) {
+				if err != nil {
+					errs = append(errs, err)
+				}
+			}
+			if len(errs) != 1 {
+				t.Fatalf("%d errors, want 1: %v", len(errs), errs)
+			}
+			wantErr(t, errs[0], append([]string{path}, tc.frags...)...)
+		})
+	}
 }

@@ -76,7 +76,8 @@ func Prepare(ds Dataset, i int, rng *rand.Rand) (Sample, error) {
 }
 
 // SampleRNG returns the generator for the random transforms of sample index
-// in pass epoch of a loader seeded with seed. The three inputs are mixed so
+// in pass epoch of a loader seeded with seed (a loader passes a larger key
+// for the second and later times a pass repeats a sample). The three inputs are mixed so
 // that neighbouring indices and epochs give unrelated streams.
 func SampleRNG(seed uint64, epoch, index int) *rand.Rand {
 	a := mix64(seed ^ 0x9e3779b97f4a7c15)

@@ -15,10 +15,16 @@
 // Randomness never comes from a global source: every sample's random
 // transforms draw from a generator derived from (seed, epoch, index), so a
 // batch is the same whatever the number of workers or their scheduling.
+// A detection training loader batches landscape and portrait images apart
+// as mmdet's GroupSampler does (LoaderOptions.Groups, AspectFlags), with an
+// order that is a function of (seed, epoch) too, so a resumed run sees the
+// batches an uninterrupted one would.
 //
 // The package also generates the shipped detection set (MNIST digits pasted
 // onto canvases, written as PNG files and COCO JSON, see GenerateMNISTDet),
-// which is read back through the same CocoDataset a real COCO goes through.
+// which is read back through the same CocoDataset a real COCO goes through,
+// and a tiny COCO look-alike with the real 80 categories (GenerateCocoTiny,
+// COCOCategories) for running COCO configs without COCO.
 //
 // It stands beside the models, not on them: of razor it imports only
 // registry and config, so data can be read without building a network.

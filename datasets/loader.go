@@ -37,6 +37,13 @@ type LoaderOptions struct {
 	PadValue float64 `cfg:"pad_value"`
 	// Prefetch is how many batches per worker may be prepared ahead.
 	Prefetch int `cfg:"prefetch"`
+	// Groups, one entry per sample (see AspectFlags), makes a shuffling
+	// loader batch each group apart, as mmdet's GroupSampler and
+	// DistributedGroupSampler do: every batch is from one group, each
+	// group is padded to whole batches (on every rank) with repeated
+	// samples, and the batches come in random order. DropLast has no
+	// effect then: no batch is incomplete.
+	Groups []int `cfg:"-"`
 }
 
 // Defaults sets a batch of one, one shard and mmcv's prefetch factor 2; call
@@ -75,6 +82,15 @@ func NewLoader(ds Dataset, o LoaderOptions) (*Loader, error) {
 		return nil, fmt.Errorf("loader: rank %d must be in [0, %d)", o.Rank, o.WorldSize)
 	case o.SizeDivisor < 0:
 		return nil, fmt.Errorf("loader: size_divisor %d must not be negative", o.SizeDivisor)
+	case o.Groups != nil && len(o.Groups) != ds.Len():
+		return nil, fmt.Errorf("loader: %d group flags for %d samples", len(o.Groups), ds.Len())
+	case o.Groups != nil && !o.Shuffle:
+		return nil, errors.New("loader: grouping by aspect ratio needs shuffle, as mmdet groups only its shuffled training loader")
+	}
+	for i, g := range o.Groups {
+		if g < 0 {
+			return nil, fmt.Errorf("loader: sample %d has the negative group %d", i, g)
+		}
 	}
 	o.Prefetch = max(o.Prefetch, 1)
 	l := &Loader{ds: ds, opts: o}
@@ -92,6 +108,9 @@ func (l *Loader) Options() LoaderOptions { return l.opts }
 
 // perRank is the number of samples each rank sees per epoch.
 func (l *Loader) perRank() int {
+	if l.opts.Groups != nil {
+		return groupedPerRank(l.opts.Groups, l.opts.SamplesPerGPU, l.opts.WorldSize)
+	}
 	return (l.ds.Len() + l.opts.WorldSize - 1) / l.opts.WorldSize
 }
 
@@ -107,43 +126,76 @@ func (l *Loader) Len() int {
 // Indices is this rank's order of dataset indices for an epoch, before
 // batching.
 func (l *Loader) Indices(epoch int) []int {
-	n := l.ds.Len()
-	order := make([]int, n)
-	if l.opts.Shuffle {
-		order = rand.New(rand.NewPCG(l.opts.Seed, mix64(uint64(epoch)))).Perm(n)
-	} else {
-		for i := range order {
-			order[i] = i
-		}
-	}
-	world := l.opts.WorldSize
-	total := l.perRank() * world
-	out := make([]int, 0, total/world)
-	for p := l.opts.Rank; p < total; p += world {
-		out = append(out, order[p%n])
+	items := l.order(epoch)
+	out := make([]int, len(items))
+	for k, it := range items {
+		out[k] = it.index
 	}
 	return out
 }
 
-// item is one sample to prepare: its dataset index and the pass it is in.
-type item struct{ index, epoch int }
+// order is this rank's samples of an epoch. A sample the order repeats
+// (padding to whole batches or to every rank) gets a random stream of its
+// own for each repetition, as a repeated draw does in mmdet.
+func (l *Loader) order(epoch int) []item {
+	n := l.ds.Len()
+	world := l.opts.WorldSize
+	var mine []int // positions in the epoch's full order
+	var full []int
+	if l.opts.Groups != nil {
+		full = groupedOrder(l.opts.Groups, l.opts.SamplesPerGPU, world, l.opts.Seed, epoch)
+		per := len(full) / world
+		for p := l.opts.Rank * per; p < (l.opts.Rank+1)*per; p++ {
+			mine = append(mine, p)
+		}
+	} else {
+		order := make([]int, n)
+		if l.opts.Shuffle {
+			order = rand.New(rand.NewPCG(l.opts.Seed, mix64(uint64(epoch)))).Perm(n)
+		} else {
+			for i := range order {
+				order[i] = i
+			}
+		}
+		total := l.perRank() * world
+		full = make([]int, total)
+		for p := range total {
+			full[p] = order[p%n]
+		}
+		for p := l.opts.Rank; p < total; p += world {
+			mine = append(mine, p)
+		}
+	}
+	seen := make(map[int]int, n)
+	keys := make([]int, len(full))
+	for p, i := range full {
+		keys[p] = i + seen[i]*n
+		seen[i]++
+	}
+	out := make([]item, len(mine))
+	for k, p := range mine {
+		out[k] = item{index: full[p], epoch: epoch, key: keys[p]}
+	}
+	return out
+}
+
+// item is one sample to prepare: its dataset index, the pass it is in, and
+// the key of its random stream in that pass (the index, unless the pass
+// repeats the sample).
+type item struct{ index, epoch, key int }
 
 // Epoch yields the batches of one pass over the data. Stopping the range
 // early stops the workers. The first error ends the iteration.
 func (l *Loader) Epoch(ctx context.Context, epoch int) iter.Seq2[*Batch, error] {
 	return l.run(ctx, func(yield func([]item) bool) {
-		idx := l.Indices(epoch)
+		idx := l.order(epoch)
 		b := l.opts.SamplesPerGPU
 		for start := 0; start < len(idx); start += b {
 			end := min(start+b, len(idx))
 			if end-start < b && l.opts.DropLast {
 				return
 			}
-			items := make([]item, end-start)
-			for k, i := range idx[start:end] {
-				items[k] = item{i, epoch}
-			}
-			if !yield(items) {
+			if !yield(idx[start:end:end]) {
 				return
 			}
 		}
@@ -163,7 +215,7 @@ func (l *Loader) Endless(ctx context.Context, startEpoch int) iter.Seq2[*Batch, 
 // batches, without preparing them, so a resumed run sees the data an
 // uninterrupted one would.
 func (l *Loader) EndlessFrom(ctx context.Context, skip int) iter.Seq2[*Batch, error] {
-	per := len(l.Indices(0))
+	per := l.perRank()
 	if per == 0 {
 		return l.endless(ctx, 0, 0)
 	}
@@ -177,15 +229,15 @@ func (l *Loader) endless(ctx context.Context, startEpoch, offset int) iter.Seq2[
 		b := l.opts.SamplesPerGPU
 		items := make([]item, 0, b)
 		for epoch := startEpoch; ; epoch++ {
-			idx := l.Indices(epoch)
+			idx := l.order(epoch)
 			if len(idx) == 0 {
 				return
 			}
 			if epoch == startEpoch {
 				idx = idx[offset:]
 			}
-			for _, i := range idx {
-				items = append(items, item{i, epoch})
+			for _, it := range idx {
+				items = append(items, it)
 				if len(items) == b {
 					if !yield(items) {
 						return
@@ -228,7 +280,7 @@ func (j *job) finish(l *Loader) {
 
 func (l *Loader) prepare(j *job, k int) {
 	it := j.items[k]
-	j.samples[k], j.errs[k] = Prepare(l.ds, it.index, SampleRNG(l.opts.Seed, it.epoch, it.index))
+	j.samples[k], j.errs[k] = Prepare(l.ds, it.index, SampleRNG(l.opts.Seed, it.epoch, it.key))
 	if j.pending.Add(-1) == 0 {
 		j.finish(l)
 	}

@@ -346,3 +346,177 @@ func TestLoaderEndlessFrom(t *testing.T) {
 		}
 	}
 }
+
+// groupedFake is fakeDataset with mmdet's aspect flag: sample i is
+// landscape (group 1) when i%3 == 0.
+type groupedFake struct{ fakeDataset }
+
+func (d *groupedFake) AspectFlag(i int) int {
+	if i%3 == 0 {
+		return 1
+	}
+	return 0
+}
+
+func TestLoaderGroupsByAspectRatio(t *testing.T) {
+	ds := &groupedFake{fakeDataset{n: 23, failAt: -1}}
+	flags := AspectFlags(ds)
+	if len(flags) != 23 || flags[0] != 1 || flags[1] != 0 || flags[21] != 1 {
+		t.Fatalf("flags %v", flags)
+	}
+	opts := LoaderOptions{SamplesPerGPU: 4, WorkersPerGPU: 2, WorldSize: 1, Shuffle: true, Seed: 5, Groups: flags}
+	l := newLoader(t, ds, opts)
+	// 8 landscape samples make 2 batches; 15 others make 4, one sample
+	// repeated: 24 samples, 6 batches, and nothing dropped.
+	if l.Len() != 6 {
+		t.Fatalf("Len %d, want 6", l.Len())
+	}
+	var epochs [][]int
+	for e := range 2 {
+		batches := collect(t, l.Epoch(context.Background(), e), -1)
+		if len(batches) != 6 {
+			t.Fatalf("epoch %d: %d batches", e, len(batches))
+		}
+		var order []int
+		count := map[int]int{}
+		for _, b := range batches {
+			if b.Len() != 4 {
+				t.Fatalf("epoch %d: a batch of %d", e, b.Len())
+			}
+			for _, i := range b.Indices {
+				if flags[i] != flags[b.Indices[0]] {
+					t.Fatalf("epoch %d: batch %v mixes landscape and portrait", e, b.Indices)
+				}
+				count[i]++
+			}
+			order = append(order, b.Indices...)
+		}
+		repeated := -1
+		for i := range 23 {
+			switch count[i] {
+			case 1:
+			case 2:
+				repeated = i
+			default:
+				t.Fatalf("epoch %d: sample %d seen %d times", e, i, count[i])
+			}
+		}
+		if repeated < 0 || flags[repeated] != 0 {
+			t.Fatalf("epoch %d: the padding repeats sample %d, want one portrait sample", e, repeated)
+		}
+		// The repetition draws its own random values, as mmdet's second
+		// visit of an image does.
+		var draws []float32
+		for _, b := range batches {
+			for k, i := range b.Indices {
+				if i == repeated {
+					draws = append(draws, b.Img[k*b.Shape[2]*b.Shape[3]])
+				}
+			}
+		}
+		if draws[0] == draws[1] {
+			t.Fatalf("epoch %d: both visits of sample %d drew %v", e, repeated, draws[0])
+		}
+		if !slices.Equal(order, l.Indices(e)) {
+			t.Fatalf("epoch %d: batches %v, Indices %v", e, order, l.Indices(e))
+		}
+		epochs = append(epochs, order)
+	}
+	if slices.Equal(epochs[0], epochs[1]) {
+		t.Fatal("epochs 0 and 1 have the same order")
+	}
+	again := newLoader(t, ds, opts)
+	if !slices.Equal(again.Indices(1), epochs[1]) {
+		t.Fatal("the same seed gave another order")
+	}
+	opts.Seed = 6
+	if slices.Equal(newLoader(t, ds, opts).Indices(0), epochs[0]) {
+		t.Fatal("seeds 5 and 6 gave the same order")
+	}
+	// Without groups, a shuffled batch does mix them (the check above has
+	// teeth).
+	plain := newLoader(t, ds, LoaderOptions{SamplesPerGPU: 4, WorldSize: 1, Shuffle: true, Seed: 5})
+	mixed := false
+	idx := plain.Indices(0)
+	for start := 0; start+4 <= len(idx); start += 4 {
+		for _, i := range idx[start : start+4] {
+			mixed = mixed || flags[i] != flags[idx[start]]
+		}
+	}
+	if !mixed {
+		t.Fatal("the ungrouped order never mixes groups; pick another seed")
+	}
+}
+
+func TestLoaderGroupsAcrossRanks(t *testing.T) {
+	ds := &groupedFake{fakeDataset{n: 23, failAt: -1}}
+	flags := AspectFlags(ds)
+	seen := map[int]int{}
+	for rank := range 3 {
+		l := newLoader(t, ds, LoaderOptions{SamplesPerGPU: 4, WorldSize: 3, Rank: rank, Shuffle: true, Seed: 2, Groups: flags})
+		// Each group padded to whole batches on every rank: landscape 8 ->
+		// 12 (one batch a rank), portrait 15 -> 24 (two a rank).
+		idx := l.Indices(1)
+		if len(idx) != 12 || l.Len() != 3 {
+			t.Fatalf("rank %d: %d samples, %d batches; want 12 and 3", rank, len(idx), l.Len())
+		}
+		for start := 0; start < len(idx); start += 4 {
+			for _, i := range idx[start : start+4] {
+				if flags[i] != flags[idx[start]] {
+					t.Fatalf("rank %d: batch %v mixes groups", rank, idx[start:start+4])
+				}
+			}
+		}
+		for _, i := range idx {
+			seen[i]++
+		}
+	}
+	for i := range 23 {
+		if seen[i] == 0 {
+			t.Fatalf("sample %d is on no rank", i)
+		}
+	}
+}
+
+// TestLoaderGroupedResume: a run resumed after k batches sees exactly the
+// batches, pixel for pixel, an uninterrupted grouped run sees.
+func TestLoaderGroupedResume(t *testing.T) {
+	ds := &groupedFake{fakeDataset{n: 10, failAt: -1}}
+	l := newLoader(t, ds, LoaderOptions{SamplesPerGPU: 3, WorkersPerGPU: 2, WorldSize: 1, Shuffle: true, Seed: 3, Groups: AspectFlags(ds)})
+	all := collect(t, l.Endless(context.Background(), 0), 12)
+	if l.Len() != 4 || all[4].Epoch != 1 || all[3].Epoch != 0 {
+		t.Fatalf("Len %d; batch 3 in pass %d, batch 4 in pass %d: passes must end on batch boundaries", l.Len(), all[3].Epoch, all[4].Epoch)
+	}
+	for skip := range 9 {
+		got := collect(t, l.EndlessFrom(context.Background(), skip), 3)
+		for k, b := range got {
+			want := all[skip+k]
+			if !slices.Equal(b.Indices, want.Indices) || !slices.Equal(b.Img, want.Img) || b.Epoch != want.Epoch {
+				t.Fatalf("skip %d, batch %d: indices %v epoch %d, want %v epoch %d", skip, k, b.Indices, b.Epoch, want.Indices, want.Epoch)
+			}
+		}
+	}
+}
+
+func TestLoaderGroupErrors(t *testing.T) {
+	ds := &fakeDataset{n: 3, failAt: -1}
+	cases := []struct {
+		o    LoaderOptions
+		frag string
+	}{
+		{LoaderOptions{SamplesPerGPU: 2, WorldSize: 1, Shuffle: true, Groups: []int{0, 1}}, "2 group flags for 3 samples"},
+		{LoaderOptions{SamplesPerGPU: 2, WorldSize: 1, Groups: []int{0, 1, 0}}, "needs shuffle"},
+		{LoaderOptions{SamplesPerGPU: 2, WorldSize: 1, Shuffle: true, Groups: []int{0, -1, 0}}, "sample 1 has the negative group -1"},
+	}
+	for _, c := range cases {
+		_, err := NewLoader(ds, c.o)
+		wantErr(t, err, c.frag)
+	}
+	if AspectFlags(ds) != nil {
+		t.Fatal("a dataset without flags has flags")
+	}
+	sub := &Subset{Dataset: &groupedFake{fakeDataset{n: 7, failAt: -1}}, Indices: []int{6, 1, 3}}
+	if got := AspectFlags(sub); !slices.Equal(got, []int{1, 0, 1}) {
+		t.Fatalf("subset flags %v, want [1 0 1]", got)
+	}
+}

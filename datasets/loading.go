@@ -13,9 +13,23 @@ import (
 // ImgInfo.Filename) as mmcv's LoadImageFromFile does: BGR uint8 unless
 // to_float32, channels as color_type asks.
 type LoadImageFromFile struct {
-	ToFloat32    bool      `cfg:"to_float32"`
-	ColorType    ColorType `cfg:"color_type"`
-	ChannelOrder string    `cfg:"channel_order"`
+	ToFloat32      bool           `cfg:"to_float32"`
+	ColorType      ColorType      `cfg:"color_type"`
+	ChannelOrder   string         `cfg:"channel_order"`
+	FileClientArgs FileClientArgs `cfg:"file_client_args"`
+}
+
+// FileClientArgs is mmcv's file_client_args; razor reads local files only,
+// so the one backend accepted is "disk", the default.
+type FileClientArgs struct {
+	Backend string `cfg:"backend"`
+}
+
+func (a FileClientArgs) check() error {
+	if a.Backend != "" && a.Backend != "disk" {
+		return fmt.Errorf("file_client_args.backend %q is not supported; razor reads local files (backend: disk)", a.Backend)
+	}
+	return nil
 }
 
 // Defaults sets mmcv's defaults.
@@ -26,6 +40,9 @@ func (t *LoadImageFromFile) Defaults() {
 
 func (t *LoadImageFromFile) check() error {
 	if err := t.ColorType.valid(); err != nil {
+		return err
+	}
+	if err := t.FileClientArgs.check(); err != nil {
 		return err
 	}
 	if t.ChannelOrder != "bgr" && t.ChannelOrder != "rgb" {
@@ -74,19 +91,30 @@ type LoadAnnotations struct {
 	WithLabel bool `cfg:"with_label"`
 	WithMask  bool `cfg:"with_mask"`
 	WithSeg   bool `cfg:"with_seg"`
+	// Poly2Mask only shapes masks, which razor does not read; accepted so
+	// mmdet configs load.
+	Poly2Mask bool `cfg:"poly2mask"`
+	// DenormBBox (scaling normalised boxes by the image size) must stay
+	// false: COCO boxes are in pixels.
+	DenormBBox     bool           `cfg:"denorm_bbox"`
+	FileClientArgs FileClientArgs `cfg:"file_client_args"`
 }
 
 // Defaults sets mmdet's defaults.
 func (t *LoadAnnotations) Defaults() {
 	t.WithBBox = true
 	t.WithLabel = true
+	t.Poly2Mask = true
 }
 
 func (t *LoadAnnotations) check() error {
 	if t.WithMask || t.WithSeg {
 		return errors.New("with_mask and with_seg are not supported: razor reads boxes only")
 	}
-	return nil
+	if t.DenormBBox {
+		return errors.New("denorm_bbox: true is not supported: CocoDataset boxes are in pixels already")
+	}
+	return t.FileClientArgs.check()
 }
 
 // Apply sets GT from the dataset's annotation.

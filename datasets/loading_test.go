@@ -66,3 +66,26 @@ func TestLoadAnnotations(t *testing.T) {
 		t.Fatalf("with_bbox false: %+v", labelsOnly.GT)
 	}
 }
+
+func TestLoadingAcceptsMMDetKeys(t *testing.T) {
+	for _, node := range []map[string]any{
+		{"type": "LoadImageFromFile", "file_client_args": map[string]any{"backend": "disk"}},
+		{"type": "LoadAnnotations", "with_bbox": true, "poly2mask": false, "denorm_bbox": false, "file_client_args": map[string]any{"backend": "disk"}},
+	} {
+		if _, err := Transforms.Build(node, "pipeline.0", nil); err != nil {
+			t.Errorf("%v: %v", node, err)
+		}
+	}
+	for _, c := range []struct {
+		node map[string]any
+		frag string
+	}{
+		{map[string]any{"type": "LoadImageFromFile", "file_client_args": map[string]any{"backend": "petrel"}}, `file_client_args.backend "petrel"`},
+		{map[string]any{"type": "LoadAnnotations", "file_client_args": map[string]any{"backend": "http"}}, `file_client_args.backend "http"`},
+		{map[string]any{"type": "LoadAnnotations", "denorm_bbox": true}, "denorm_bbox"},
+		{map[string]any{"type": "LoadAnnotations", "with_mask": true}, "with_mask"},
+	} {
+		_, err := Transforms.Build(c.node, "pipeline.0", nil)
+		wantErr(t, err, c.frag)
+	}
+}

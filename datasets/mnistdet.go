@@ -74,6 +74,8 @@ type cocoOutAnn struct {
 	BBox       [4]float64 `json:"bbox"`
 	Area       float64    `json:"area"`
 	IsCrowd    int        `json:"iscrowd"`
+	// Segmentation is the object's polygon, omitted by sets without one.
+	Segmentation [][]float64 `json:"segmentation,omitempty"`
 }
 
 type cocoOutCatory struct {

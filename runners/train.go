@@ -157,7 +157,10 @@ func holdOut(cfg *config.Config, ds datasets.Dataset) (datasets.Dataset, error) 
 }
 
 // BuildLoader wraps a dataset in a loader with data.samples_per_gpu and
-// data.workers_per_gpu (a split may set its own).
+// data.workers_per_gpu (a split may set its own). A shuffled loader of more
+// than one sample per batch over a dataset with aspect-ratio flags (a
+// CocoDataset) batches landscape and portrait images apart, as mmdet's
+// GroupSampler does; classification sets have no flags and load as before.
 func BuildLoader(cfg *config.Config, split string, ds datasets.Dataset, shuffle bool, seed uint64) (*datasets.Loader, error) {
 	var o datasets.LoaderOptions
 	o.Defaults()
@@ -177,6 +180,9 @@ func BuildLoader(cfg *config.Config, split string, ds datasets.Dataset, shuffle 
 	}
 	o.Shuffle = shuffle
 	o.Seed = seed
+	if shuffle && o.SamplesPerGPU > 1 {
+		o.Groups = datasets.AspectFlags(ds)
+	}
 	l, err := datasets.NewLoader(ds, o)
 	if err != nil {
 		return nil, fmt.Errorf("data.%s: %w", split, err)
@@ -248,6 +254,12 @@ func Train(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, op
 	if err != nil {
 		return err
 	}
+	if err := checkTrainSet(trainSet, log); err != nil {
+		return err
+	}
+	if note := SyncBNNote(cfg); note != "" {
+		log.Printf("%s", note)
+	}
 	trainLoader, err := BuildLoader(cfg, "train", trainSet, true, seed)
 	if err != nil {
 		return err
@@ -304,6 +316,32 @@ func Train(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, op
 // ModelPrefix starts the name of every model weight under an algorithm, as
 // mmrazor and razor save them.
 const ModelPrefix = "architecture.model."
+
+// checkTrainSet logs what the training set skipped while reading its
+// annotations and, for a set of image files (CocoDataset), fails before the
+// first step when one of them is missing, naming it, rather than an epoch
+// into the run.
+func checkTrainSet(ds datasets.Dataset, log *Logger) error {
+	base := ds
+	for {
+		sub, ok := base.(*datasets.Subset)
+		if !ok {
+			break
+		}
+		base = sub.Dataset
+	}
+	if n, ok := base.(interface{ Notes() []string }); ok {
+		for _, note := range n.Notes() {
+			log.Printf("data.train: %s", note)
+		}
+	}
+	if c, ok := base.(interface{ CheckImages() error }); ok {
+		if err := c.CheckImages(); err != nil {
+			return fmt.Errorf("data.train: %w", err)
+		}
+	}
+	return nil
+}
 
 // DefaultLoadRules let load_from take both an algorithm checkpoint
 // (mmrazor's and razor's keys: architecture.model.*) and a plain model

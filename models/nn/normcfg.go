@@ -5,7 +5,8 @@ import "fmt"
 // NormCfg is mmcv's norm_cfg for the normalisation layers razor builds:
 // `{type: BN}` or `{type: SyncBN, requires_grad: true}`, optionally with
 // momentum and eps. razor trains in one process, where synchronised batch
-// norm computes exactly what BN computes, so SyncBN builds a BatchNorm2d.
+// norm computes exactly what BN computes, so SyncBN builds a BatchNorm2d
+// (a training or search run says so once in its log).
 type NormCfg struct {
 	// Type is BN, BN2d or SyncBN.
 	Type string `cfg:"type"`

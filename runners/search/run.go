@@ -90,6 +90,9 @@ func Run(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, opts
 		seed = rand.Uint64() >> 1
 	}
 	log.Printf("Set random seed to %d", seed)
+	if note := runners.SyncBNNote(cfg); note != "" {
+		log.Printf("%s", note)
+	}
 	scorer, err := NewScorer(cfg, alg, s.Evaluation(), seed)
 	if err != nil {
 		return nil, err

@@ -255,3 +255,16 @@ evaluation:
 		t.Fatalf("%d val records in the JSON log, want 2 (iterations 2 and 4)", vals)
 	}
 }
+
+// TestSyncBNSaysSoOnce trains with norm_cfg SyncBN, which reaches every
+// layer of the supernet: the run works as BN and the log says so once.
+func TestSyncBNSaysSoOnce(t *testing.T) {
+	var out, errOut bytes.Buffer
+	args := append(tinyArgs(t.TempDir(), 1), "--cfg-options", "norm_cfg.type=SyncBN")
+	if err := cli.Train(context.Background(), args, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	if n := strings.Count(out.String(), "runs as BN"); n != 1 {
+		t.Fatalf("the SyncBN note appears %d times, want once:\n%s", n, out.String())
+	}
+}
