@@ -87,7 +87,7 @@ func TestRPNHeadErrors(t *testing.T) {
 	}{
 		{"num_classes", 2, "num_classes 2 is not supported"},
 		{"loss_cls", map[string]any{"type": "CrossEntropyLoss", "use_sigmoid": false}, "loss_cls.use_sigmoid must be true"},
-		{"loss_bbox", map[string]any{"type": "GIoULoss"}, `loss_bbox.type "GIoULoss" is not supported`},
+		{"loss_bbox", map[string]any{"type": "GIoULoss"}, `loss_bbox.type: unknown loss type "GIoULoss"`},
 		{"test_cfg", map[string]any{"max_per_img": 0}, "test_cfg.max_per_img 0 must be positive"},
 		{"test_cfg", map[string]any{"nms": map[string]any{"type": "nms", "iou_threshold": 0.7, "offset": 1}}, "offset 1 is not supported"},
 		{"anchor_generator", map[string]any{"type": "AnchorGenerator", "ratios": []any{1.0}}, "strides"},

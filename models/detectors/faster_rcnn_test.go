@@ -122,19 +122,26 @@ func detnasDetector(t *testing.T, ref *reference) *detectors.FasterRCNN {
 	if len(missing)+len(extra)+len(shapes) > 0 {
 		t.Fatalf("state dict differs from mmdet's names:\nmissing %v\nextra %v\nshapes %v", missing, extra, shapes)
 	}
+	fillHashfill(t, det)
+	det.SetTraining(false)
+	return det
+}
+
+// fillHashfill sets every tensor of det to hashfill's values for its
+// mmdet name (counters zero).
+func fillHashfill(t *testing.T, det *detectors.FasterRCNN) {
+	t.Helper()
 	sd := map[string]*tensor.Dense{}
-	for name, cur := range own {
+	for name, cur := range det.StateDict() {
 		if cur.Dtype() == tensor.Int64 {
 			sd[name] = tensor.New(tensor.WithShape(cur.Shape()...), tensor.WithBacking(make([]int64, cur.Shape().TotalSize())))
 			continue
 		}
-		sd[name] = tensor.New(tensor.WithShape(cur.Shape()...), tensor.WithBacking(hashfill.DetectorTensor(name, want[name])))
+		sd[name] = tensor.New(tensor.WithShape(cur.Shape()...), tensor.WithBacking(hashfill.DetectorTensor(name, cur.Shape())))
 	}
 	if _, err := det.LoadStateDict(sd, true); err != nil {
 		t.Fatal(err)
 	}
-	det.SetTraining(false)
-	return det
 }
 
 // input is the reference's image after mmdet's test pipeline at scale 1:
