@@ -129,7 +129,7 @@ func detnasDetector(t testing.TB, ref *reference) *detectors.FasterRCNN {
 
 // fillHashfill sets every tensor of det to hashfill's values for its
 // mmdet name (counters zero).
-func fillHashfill(t *testing.T, det *detectors.FasterRCNN) {
+func fillHashfill(t testing.TB, det *detectors.FasterRCNN) {
 	t.Helper()
 	sd := map[string]*tensor.Dense{}
 	for name, cur := range det.StateDict() {
