@@ -59,7 +59,7 @@ type stat struct {
 	Values []float64 `json:"values"`
 }
 
-func loadReference(t *testing.T, name string) *reference {
+func loadReference(t testing.TB, name string) *reference {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
@@ -74,7 +74,7 @@ func loadReference(t *testing.T, name string) *reference {
 
 // detnasDetector builds the DetNAS subnet detector of the shipped COCO
 // config and fills every tensor with hashfill's values.
-func detnasDetector(t *testing.T, ref *reference) *detectors.FasterRCNN {
+func detnasDetector(t testing.TB, ref *reference) *detectors.FasterRCNN {
 	t.Helper()
 	cfg, err := config.Load("../../configs/nas/detnas/detnas_subnet_frcnn_shufflenetv2_fpn_1x_coco.yaml", config.Options{})
 	if err != nil {
