@@ -223,17 +223,19 @@ func im2colForward[T blas.Float](g convGeom, x, w, y []T) {
 		outLen = g.coutG * per * hwOut
 	}
 	if tasks < runtime.GOMAXPROCS(0) {
-		col, out := make([]T, colLen), make([]T, outLen)
+		col, out := scratch[T](colLen), scratch[T](outLen)
 		for t := range tasks {
 			run(t, col, out, gemm[T])
 		}
+		putScratch(col, out)
 		return
 	}
 	parallel(tasks, func(_, lo, hi int) {
-		col, out := make([]T, colLen), make([]T, outLen)
+		col, out := scratch[T](colLen), scratch[T](outLen)
 		for t := lo; t < hi; t++ {
 			run(t, col, out, gemmSerial[T])
 		}
+		putScratch(col, out)
 	})
 }
 
