@@ -33,6 +33,32 @@ func BenchmarkOps(b *testing.B) {
 	}
 }
 
+// BenchmarkDetectionConvs times the forward pass of the 3x3 256->256
+// convolutions that dominate Faster R-CNN + FPN inference at 1333x800:
+// the box head's shared convs on 1000 RoIs of 7x7, and the FPN and RPN
+// convs on the stride-4 and stride-8 levels of a 1344x800 input.
+func BenchmarkDetectionConvs(b *testing.B) {
+	for _, s := range []struct {
+		name    string
+		n, h, w int
+	}{{"roi_1000x7x7", 1000, 7, 7}, {"fpn_200x336", 1, 200, 336}, {"fpn_100x168", 1, 100, 168}} {
+		g, err := newConvGeom([]int{s.n, 256, s.h, s.w}, []int{256, 256, 3, 3}, Conv2dParams{Padding: [2]int{1, 1}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(5, 6))
+		x := benchData(rng, g.xShape().TotalSize())
+		w := benchData(rng, g.wShape().TotalSize())
+		y := make([]float32, g.yShape().TotalSize())
+		b.Run(s.name, func(b *testing.B) {
+			for b.Loop() {
+				convForward(g, x, w, nil, y)
+			}
+			b.ReportMetric(2*float64(g.n*g.hout*g.wout*g.cout*g.kkc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+		})
+	}
+}
+
 func benchData(rng *rand.Rand, size int) []float32 {
 	s := make([]float32, size)
 	for i := range s {

@@ -8,6 +8,8 @@ import (
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/razorgo/razor/models/ops/blas"
 )
 
 // Output buffers are recycled between graphs. A training step builds a
@@ -70,6 +72,31 @@ func draw(n int) []float32 {
 		}
 	}
 	return b
+}
+
+// scratch returns a kernel's temporary buffer of n elements, contents
+// undefined: for float32 drawn from the pool, so the im2col buffers of a
+// detector's convolutions (megabytes per call, a hundred calls an
+// inference) are not faulted in and zeroed afresh every time. Hand it
+// back with putScratch once the kernel is done with it.
+func scratch[T blas.Float](n int) []T {
+	if _, ok := any(T(0)).(float32); ok {
+		return any(draw(n)).([]T)
+	}
+	return make([]T, n)
+}
+
+// putScratch returns scratch buffers to the pool, as fresh as buffers
+// released with the graph that is running: unlike giveBack it does not
+// age the pool, since a kernel call is not a release.
+func putScratch[T blas.Float](bufs ...[]T) {
+	pool.Lock()
+	defer pool.Unlock()
+	for _, b := range bufs {
+		if b32, ok := any(b).([]float32); ok && len(b32) > 0 {
+			pool.free[len(b32)] = append(pool.free[len(b32)], pooledBuffer{b32, pool.gen})
+		}
+	}
 }
 
 // owner is embedded in every op that allocates results: it draws them from

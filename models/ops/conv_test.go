@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -87,6 +88,38 @@ func TestConvForwardMatchesDefinition(t *testing.T) {
 			y32 := make([]float32, len(y))
 			convForward(g, toF32(x), toF32(w), toF32(b), y32)
 			closeTo(t, "y(float32)", toF64(y32), y, 1e-5)
+		})
+	}
+}
+
+// TestConvForwardSplitsWork covers how the im2col path cuts its work into
+// tasks: bands of output rows of an image too large for one unfolding,
+// several small images side by side in one product (with a short last
+// batch), and side-by-side images per group.
+func TestConvForwardSplitsWork(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, c := range []convCase{
+		{tensor.Shape{1, 8, 170, 200}, tensor.Shape{4, 8, 3, 3}, Conv2dParams{Padding: [2]int{1, 1}}},
+		{tensor.Shape{41, 256, 7, 7}, tensor.Shape{8, 256, 3, 3}, Conv2dParams{Padding: [2]int{1, 1}}},
+		{tensor.Shape{37, 4, 5, 5}, tensor.Shape{6, 2, 3, 3}, Conv2dParams{Padding: [2]int{1, 1}, Groups: 2}},
+	} {
+		t.Run(c.String(), func(t *testing.T) {
+			g, err := newConvGeom(c.x, c.w, c.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.bandRows() == g.hout && min(g.n, colBudget/(g.kkc*g.hout*g.wout)) == 1 {
+				t.Fatalf("%v is unfolded whole, one image at a time: not a split", g)
+			}
+			x, w := randSlice(rng, c.x.TotalSize()), randSlice(rng, c.w.TotalSize())
+			want := naiveConv(g, x, w, nil)
+			y := make([]float64, len(want))
+			convForward(g, x, w, nil, y)
+			closeTo(t, "y", y, want, 1e-12)
+			// float32 rounding grows like the square root of the terms summed.
+			y32 := make([]float32, len(want))
+			convForward(g, toF32(x), toF32(w), nil, y32)
+			closeTo(t, "y(float32)", toF64(y32), want, 2e-6*math.Sqrt(float64(g.kkc)))
 		})
 	}
 }

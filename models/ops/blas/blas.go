@@ -34,6 +34,10 @@ type Gemm interface {
 	// slice length is inconsistent, because that is a programming error in
 	// the calling kernel, never a user input.
 	Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+	// SgemmSerial is Sgemm on the calling goroutine alone, never split: for
+	// kernels that already run one multiply per worker, where a split
+	// would start goroutines beyond GOMAXPROCS and halve each product.
+	SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
 	// Name says which implementation this is, for benchmark reports.
 	Name() string
 }

@@ -105,27 +105,34 @@ func TestSgemmMatchesNaive(t *testing.T) {
 		want := append([]float64(nil), c...)
 		naive(g.transA, g.transB, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, g.beta, want, ldc)
 		for _, impl := range impls {
-			t.Run(impl.Name()+"/"+g.String(), func(t *testing.T) {
-				got := toF32(c)
-				impl.Sgemm(g.transA, g.transB, g.m, g.n, g.k, float32(g.alpha), toF32(a), lda, toF32(b), ldb, float32(g.beta), got, ldc)
-				// float32 products of values in [-1,1] summed k times: the
-				// rounding error grows like sqrt(k) * 2^-24 per term.
-				tol := 1e-5 * math.Sqrt(float64(g.k)) * 4
-				for i := 0; i < g.m; i++ {
-					for j := 0; j < ldc; j++ {
-						idx := i*ldc + j
-						if j >= g.n {
-							if got[idx] != float32(c[idx]) {
-								t.Fatalf("padding C[%d][%d] changed from %g to %g", i, j, c[idx], got[idx])
+			for _, serial := range []bool{false, true} {
+				name := impl.Name() + "/" + g.String()
+				mul := impl.Sgemm
+				if serial {
+					name, mul = impl.Name()+"/serial/"+g.String(), impl.SgemmSerial
+				}
+				t.Run(name, func(t *testing.T) {
+					got := toF32(c)
+					mul(g.transA, g.transB, g.m, g.n, g.k, float32(g.alpha), toF32(a), lda, toF32(b), ldb, float32(g.beta), got, ldc)
+					// float32 products of values in [-1,1] summed k times: the
+					// rounding error grows like sqrt(k) * 2^-24 per term.
+					tol := 1e-5 * math.Sqrt(float64(g.k)) * 4
+					for i := 0; i < g.m; i++ {
+						for j := 0; j < ldc; j++ {
+							idx := i*ldc + j
+							if j >= g.n {
+								if got[idx] != float32(c[idx]) {
+									t.Fatalf("padding C[%d][%d] changed from %g to %g", i, j, c[idx], got[idx])
+								}
+								continue
 							}
-							continue
-						}
-						if d := math.Abs(float64(got[idx]) - want[idx]); d > tol*(1+math.Abs(want[idx])) {
-							t.Fatalf("C[%d][%d] = %g, want %g (diff %g > tol %g)", i, j, got[idx], want[idx], d, tol)
+							if d := math.Abs(float64(got[idx]) - want[idx]); d > tol*(1+math.Abs(want[idx])) {
+								t.Fatalf("C[%d][%d] = %g, want %g (diff %g > tol %g)", i, j, got[idx], want[idx], d, tol)
+							}
 						}
 					}
-				}
-			})
+				})
+			}
 		}
 	}
 }

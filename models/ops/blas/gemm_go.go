@@ -19,6 +19,11 @@ func (Go) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 	Generic(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
+// SgemmSerial implements Gemm.
+func (Go) SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	GenericSerial(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
 // Generic is the pure-Go multiply for either precision, with the same
 // contract as Gemm.Sgemm.
 func Generic[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
@@ -26,6 +31,13 @@ func Generic[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int,
 	split(transA, transB, m, n, k, lda, ldb, ldc, func(m, n, aOff, bOff, cOff int) {
 		gemmSerial(transA, transB, m, n, k, alpha, a[aOff:], lda, b[bOff:], ldb, beta, c[cOff:], ldc)
 	})
+}
+
+// GenericSerial is Generic on the calling goroutine alone (see
+// Gemm.SgemmSerial).
+func GenericSerial[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	gemmSerial(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 const (

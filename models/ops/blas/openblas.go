@@ -30,12 +30,25 @@ func (OpenBLAS) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float
 		return
 	}
 	split(transA, transB, m, n, k, lda, ldb, ldc, func(m, n, aOff, bOff, cOff int) {
-		C.cblas_sgemm(C.CblasRowMajor, trans(transA), trans(transB),
-			C.blasint(m), C.blasint(n), C.blasint(k),
-			C.float(alpha), ptr(a, aOff), C.blasint(lda),
-			ptr(b, bOff), C.blasint(ldb),
-			C.float(beta), ptr(c, cOff), C.blasint(ldc))
+		sgemm(transA, transB, m, n, k, alpha, a[aOff:], lda, b[bOff:], ldb, beta, c[cOff:], ldc)
 	})
+}
+
+// SgemmSerial implements Gemm with one cblas_sgemm call.
+func (OpenBLAS) SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	C.cblas_sgemm(C.CblasRowMajor, trans(transA), trans(transB),
+		C.blasint(m), C.blasint(n), C.blasint(k),
+		C.float(alpha), ptr(a), C.blasint(lda),
+		ptr(b), C.blasint(ldb),
+		C.float(beta), ptr(c), C.blasint(ldc))
 }
 
 func trans(t bool) C.enum_CBLAS_TRANSPOSE {
@@ -45,11 +58,8 @@ func trans(t bool) C.enum_CBLAS_TRANSPOSE {
 	return C.CblasNoTrans
 }
 
-// ptr points at s[off], or at s's backing array when off is past its end
-// (k == 0 leaves A and B unread, and they may then be empty).
-func ptr(s []float32, off int) *C.float {
-	if off >= len(s) {
-		return (*C.float)(unsafe.Pointer(unsafe.SliceData(s)))
-	}
-	return (*C.float)(unsafe.Pointer(&s[off]))
+// ptr points at s's first element, or at its backing array when s is
+// empty (k == 0 leaves A and B unread, and they may then be empty).
+func ptr(s []float32) *C.float {
+	return (*C.float)(unsafe.Pointer(unsafe.SliceData(s)))
 }
