@@ -108,6 +108,13 @@ const cocoHint = "put COCO 2017 there as mmdet expects (data/coco/annotations/in
 
 // NewCocoDataset reads and checks the annotation file.
 func NewCocoDataset(opts CocoOptions) (*CocoDataset, error) {
+	return newCocoDataset(opts, "CocoDataset", func(string) string { return cocoHint })
+}
+
+// newCocoDataset reads a COCO-format set; name and hint (what makes or
+// fetches a missing set, from the annotation file's path) word the errors
+// for a missing file or folder.
+func newCocoDataset(opts CocoOptions, name string, hint func(annFile string) string) (*CocoDataset, error) {
 	annFile, imgPrefix := opts.AnnFile, opts.ImgPrefix
 	if opts.DataRoot != "" {
 		if !filepath.IsAbs(annFile) {
@@ -120,12 +127,12 @@ func NewCocoDataset(opts CocoOptions) (*CocoDataset, error) {
 	data, err := os.ReadFile(annFile)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("CocoDataset ann_file %s does not exist; %s", annFile, cocoHint)
+			return nil, fmt.Errorf("%s ann_file %s does not exist; %s", name, annFile, hint(annFile))
 		}
 		return nil, fmt.Errorf("CocoDataset ann_file: %w", err)
 	}
 	if imgPrefix != "" && !isDir(imgPrefix) {
-		return nil, fmt.Errorf("CocoDataset img_prefix %s is not an existing folder; %s", imgPrefix, cocoHint)
+		return nil, fmt.Errorf("%s img_prefix %s is not an existing folder; %s", name, imgPrefix, hint(annFile))
 	}
 	file, err := parseCocoFile(annFile, data)
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+
+	"github.com/razorgo/razor/registry"
 )
 
 // MNISTDetOptions size the generated detection set.
@@ -356,4 +358,29 @@ func renderDetImage(rng *rand.Rand, digits *Digits, o MNISTDetOptions) (*image.R
 		img.Pix[p*4+3] = 255
 	}
 	return img, placed
+}
+
+// MNISTDetClasses are the shipped detection set's classes, the digits.
+var MNISTDetClasses = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
+
+// NewMNISTDetDataset reads a set GenerateMNISTDet wrote: a CocoDataset
+// whose classes default to the ten digits, and whose missing files are
+// answered with the command that makes them (as mmdet's dataset classes
+// specialise CocoDataset with their CLASSES).
+func NewMNISTDetDataset(opts CocoOptions) (*CocoDataset, error) {
+	if opts.Classes == nil {
+		cl := make([]any, len(MNISTDetClasses))
+		for i, c := range MNISTDetClasses {
+			cl[i] = c
+		}
+		opts.Classes = cl
+	}
+	return newCocoDataset(opts, "MNISTDetDataset", func(annFile string) string {
+		root := filepath.Dir(filepath.Dir(annFile))
+		return fmt.Sprintf("make the digits detection set with: go run ./tools/make_mnist_det --out %s", root)
+	})
+}
+
+func init() {
+	registry.MustRegister(Datasets, "MNISTDetDataset", func(o CocoOptions) (Dataset, error) { return NewMNISTDetDataset(o) })
 }

@@ -155,6 +155,13 @@ func (p *BNPolicy) recalibrate(ctx context.Context, model models.Model) error {
 		if err != nil {
 			return err
 		}
+		// The statistics are all that is kept: a detector's boxes are
+		// never read, so a training image the pipeline flipped is as good
+		// as any (a detector's test forward refuses flipped images because
+		// their boxes would come back mirrored).
+		for i := range in.Metas {
+			in.Metas[i].Flip = false
+		}
 		if _, err := models.Predict(model, in); err != nil {
 			return fmt.Errorf("recalibrating batch norm: %w", err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/datasets"
 	"github.com/razorgo/razor/registry"
 )
 
@@ -32,6 +33,8 @@ type Env struct {
 	ByEpoch bool
 	// Terminal receives progress bars; nil when output is not a terminal.
 	Terminal io.Writer
+	// TrainSet is the training data (nil where a run has none).
+	TrainSet datasets.Dataset
 }
 
 // Provisioner is a hook that sets itself up from the run (builds its data

@@ -284,7 +284,7 @@ func Train(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, op
 	r := &Runner{Task: task, Optimizer: opt, WorkDir: workDir, Seed: seed, Loop: loop, ByEpoch: byEpoch,
 		MaxIters: maxIters, MaxEpochs: maxEpochs, Meta: meta, Log: log}
 
-	env := &Env{Config: cfg, Alg: alg, WorkDir: workDir, Seed: seed, ByEpoch: byEpoch}
+	env := &Env{Config: cfg, Alg: alg, WorkDir: workDir, Seed: seed, ByEpoch: byEpoch, TrainSet: trainSet}
 	if f, ok := out.(*os.File); ok && isTerminal(f) {
 		env.Terminal = out
 	}
