@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -16,7 +17,7 @@ import (
 
 // TestCOCOConfigTrains takes the path of a COCO user: the shipped DetNAS
 // subnet detector config, unchanged but for data_root and the length of
-// the run, trains two iterations on a COCO 2017 look-alike (JPEG images,
+// the run, trains two iterations of one image each on a COCO 2017 look-alike (JPEG images,
 // the real 80 categories and ids, COCO's folder layout; made by
 // tools/make_coco_tiny's generator) at the config's 1333x800 and full
 // widths, then evaluates it with the bbox metric. Boxes of a detector two
@@ -27,15 +28,22 @@ func TestCOCOConfigTrains(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains the full-size COCO detector")
 	}
+	// As tools/train's main does: a soft memory limit keeps the garbage of
+	// these large steps from doubling the heap.
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	cli.LimitMemory()
 	root := t.TempDir()
 	o := datasets.DefaultCocoTinyOptions()
-	o.Train, o.Val, o.Seed = 4, 2, 5
+	o.Train, o.Val, o.Seed = 2, 1, 5
 	if err := datasets.GenerateCocoTiny(root, o); err != nil {
 		t.Fatal(err)
 	}
 	work := t.TempDir()
 	args := []string{"../../configs/nas/detnas/detnas_subnet_frcnn_shufflenetv2_fpn_1x_coco.yaml", "--work-dir", work, "--seed", "3",
-		"--cfg-options", "data_root=" + root + "/", "runner.max_epochs=1", "log_config.interval=1", "data.workers_per_gpu=1"}
+		"--cfg-options", "data_root=" + root + "/", "runner.max_epochs=1", "log_config.interval=1", "data.workers_per_gpu=1",
+		// One image a batch halves the step's memory (about 8 GB of live
+		// tensors for two images at this size).
+		"data.samples_per_gpu=1"}
 	var out, errOut bytes.Buffer
 	if err := cli.Train(context.Background(), args, &out, &errOut); err != nil {
 		t.Fatalf("%v\n%s\n%s", err, out.String(), errOut.String())
