@@ -11,9 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/razorgo/razor/datasets"
 	"github.com/razorgo/razor/tools/cli"
@@ -126,32 +124,8 @@ func TestDetectorKilledRunResumesExactly(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	for _, killAfter := range []string{"epoch_1.json", "epoch_2.json"} {
-		cmd := child(t, append(detArgs(root, dir, epochs), "--no-validate", "--auto-resume"))
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(2 * time.Minute)
-		for {
-			if _, err := os.Stat(filepath.Join(dir, killAfter)); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				cmd.Process.Kill()
-				t.Fatalf("no %s within two minutes", killAfter)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("epoch_%d.json", epochs))); err == nil {
-			t.Fatalf("the run finished before the kill after %s; the test interrupted nothing", killAfter)
-		}
-	}
-	out, err := child(t, append(detArgs(root, dir, epochs), "--no-validate", "--auto-resume")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("final resumed run: %v\n%s", err, out)
-	}
+	out := killAndResume(t, append(detArgs(root, dir, epochs), "--no-validate", "--auto-resume"), dir,
+		[]string{"epoch_1.json", "epoch_2.json"}, fmt.Sprintf("epoch_%d.json", epochs))
 	m := regexp.MustCompile(`at iteration (\d+), epoch (\d+)`).FindStringSubmatch(string(out))
 	if m == nil {
 		t.Fatalf("the last run did not resume:\n%s", out)

@@ -98,32 +98,7 @@ func TestKilledRunResumesExactly(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	for _, killAfter := range []string{"iter_3.json", "iter_6.json"} {
-		cmd := child(t, append(tinyArgs(dir, iters), "--auto-resume"))
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(2 * time.Minute)
-		for {
-			if _, err := os.Stat(filepath.Join(dir, killAfter)); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				cmd.Process.Kill()
-				t.Fatalf("no %s within two minutes", killAfter)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("iter_%d.json", iters))); err == nil {
-			t.Fatalf("the run finished before the kill after %s; the test interrupted nothing", killAfter)
-		}
-	}
-	out, err := child(t, append(tinyArgs(dir, iters), "--auto-resume")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("final resumed run: %v\n%s", err, out)
-	}
+	out := killAndResume(t, append(tinyArgs(dir, iters), "--auto-resume"), dir, []string{"iter_3.json", "iter_6.json"}, fmt.Sprintf("iter_%d.json", iters))
 	if !strings.Contains(string(out), "resumed from") {
 		t.Fatalf("the last run did not resume:\n%s", out)
 	}
@@ -158,6 +133,41 @@ func TestKilledRunResumesExactly(t *testing.T) {
 	if !bytes.Equal(a, b) {
 		t.Fatal("final weights differ from the uninterrupted run's")
 	}
+}
+
+// killAndResume starts the training run args (which writes to dir and
+// resumes with --auto-resume) once per file of killAfter, SIGKILLs it as
+// soon as that file exists, checks that the run had not reached final,
+// then runs it to the end and returns that last run's output.
+func killAndResume(t *testing.T, args []string, dir string, killAfter []string, final string) []byte {
+	t.Helper()
+	for _, marker := range killAfter {
+		cmd := child(t, args)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			if _, err := os.Stat(filepath.Join(dir, marker)); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatalf("no %s within two minutes", marker)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		if _, err := os.Stat(filepath.Join(dir, final)); err == nil {
+			t.Fatalf("the run finished before the kill after %s; the test interrupted nothing", marker)
+		}
+	}
+	out, err := child(t, args).CombinedOutput()
+	if err != nil {
+		t.Fatalf("final resumed run: %v\n%s", err, out)
+	}
+	return out
 }
 
 func TestTrainErrors(t *testing.T) {
