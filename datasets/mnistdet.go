@@ -21,6 +21,14 @@ import (
 type MNISTDetOptions struct {
 	// Train and Val are the numbers of images per split.
 	Train, Val int
+	// Search is the number of held-out images for scoring subnets in a
+	// search, made like training images (MNIST's training digits, in
+	// train/, numbered after the training split) and listed only in
+	// annotations/instances_search.json, so a supernet trained on
+	// instances_train.json never sees them and the validation split stays
+	// for the final number -- as DetNAS searches on a part of COCO's
+	// training images held out from the supernet's training.
+	Search int
 	// Size is the side of the square canvases in pixels. At 256 digit boxes
 	// fall in all three COCO area ranges (small < 32^2, large > 96^2); below
 	// about 150 no box is large.
@@ -37,15 +45,16 @@ type MNISTDetOptions struct {
 
 // DefaultMNISTDetOptions are the defaults of tools/make_mnist_det.
 func DefaultMNISTDetOptions() MNISTDetOptions {
-	return MNISTDetOptions{Train: 1000, Val: 200, Size: 256, MaxDigits: 5, MaxFragments: 3, Workers: runtime.GOMAXPROCS(0)}
+	return MNISTDetOptions{Train: 1000, Val: 200, Search: 100, Size: 256, MaxDigits: 5, MaxFragments: 3, Workers: runtime.GOMAXPROCS(0)}
 }
 
 // MNISTDetLayout are the paths GenerateMNISTDet writes under its output
 // folder, COCO style: images in train/ and val/, the instances JSON files in
 // annotations/.
-var MNISTDetLayout = struct{ TrainImages, ValImages, TrainAnn, ValAnn string }{
+var MNISTDetLayout = struct{ TrainImages, ValImages, TrainAnn, ValAnn, SearchAnn string }{
 	TrainImages: "train", ValImages: "val",
 	TrainAnn: "annotations/instances_train.json", ValAnn: "annotations/instances_val.json",
+	SearchAnn: "annotations/instances_search.json",
 }
 
 // cocoOut is the COCO instances JSON layout written by GenerateMNISTDet.
@@ -91,21 +100,23 @@ type cocoOutCatory struct {
 // scales, positions and colours onto gradient canvases with unannotated
 // digit fragments as clutter, as PNG files plus COCO JSON (10 categories
 // "0".."9" with ids 1..10; boxes are the tight boxes of the pasted digits'
-// nonzero pixels, area = w*h, iscrowd 0). A split of zero images is not
-// written. The output is a pure function of
-// the digits and options: image i of a split does not depend on the number
-// of images or workers.
+// nonzero pixels, area = w*h, iscrowd 0), and o.Search held-out images
+// made as training images numbered after them (see MNISTDetOptions). A split
+// of zero images is not written. The output is a pure function of the
+// digits and options: image i of a split does not depend on the number of
+// images or workers, so the held-out images are those a larger training
+// split would have had next.
 func GenerateMNISTDet(out string, train, val *Digits, o MNISTDetOptions) error {
 	switch {
-	case o.Train < 0 || o.Val < 0:
-		return fmt.Errorf("make_mnist_det: image counts train=%d val=%d must not be negative", o.Train, o.Val)
+	case o.Train < 0 || o.Val < 0 || o.Search < 0:
+		return fmt.Errorf("make_mnist_det: image counts train=%d val=%d search=%d must not be negative", o.Train, o.Val, o.Search)
 	case o.Size < 32:
 		return fmt.Errorf("make_mnist_det: size %d is too small; use at least 32 (256 gives all COCO area ranges)", o.Size)
 	case o.MaxDigits < 1:
 		return fmt.Errorf("make_mnist_det: max digits %d must be at least 1", o.MaxDigits)
 	case o.MaxFragments < 0:
 		return fmt.Errorf("make_mnist_det: max fragments %d must not be negative", o.MaxFragments)
-	case o.Train > 0 && (train == nil || train.N == 0):
+	case o.Train+o.Search > 0 && (train == nil || train.N == 0):
 		return errors.New("make_mnist_det: no training digits")
 	case o.Val > 0 && (val == nil || val.N == 0):
 		return errors.New("make_mnist_det: no validation digits")
@@ -121,27 +132,32 @@ func GenerateMNISTDet(out string, train, val *Digits, o MNISTDetOptions) error {
 		}
 	}
 	splits := []struct {
-		n       int
-		digits  *Digits
-		imgDir  string
-		annFile string
-		id      uint64
+		first, n int
+		digits   *Digits
+		imgDir   string
+		annFile  string
+		id       uint64
+		name     string
 	}{
-		{o.Train, train, MNISTDetLayout.TrainImages, MNISTDetLayout.TrainAnn, 1},
-		{o.Val, val, MNISTDetLayout.ValImages, MNISTDetLayout.ValAnn, 2},
+		{0, o.Train, train, MNISTDetLayout.TrainImages, MNISTDetLayout.TrainAnn, 1, "train"},
+		{0, o.Val, val, MNISTDetLayout.ValImages, MNISTDetLayout.ValAnn, 2, "val"},
+		// The training split's stream continued: held out, not another set.
+		{o.Train, o.Search, train, MNISTDetLayout.TrainImages, MNISTDetLayout.SearchAnn, 1, "search"},
 	}
 	for _, sp := range splits {
 		if sp.n == 0 {
 			continue
 		}
-		if err := writeDetSplit(out, sp.imgDir, sp.annFile, sp.n, sp.digits, sp.id, o); err != nil {
+		if err := writeDetSplit(out, sp.imgDir, sp.annFile, sp.name, sp.first, sp.n, sp.digits, sp.id, o); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func writeDetSplit(out, imgDir, annFile string, n int, digits *Digits, split uint64, o MNISTDetOptions) error {
+// writeDetSplit renders images first..first+n-1 of a split's stream into
+// imgDir and lists them in annFile.
+func writeDetSplit(out, imgDir, annFile, name string, first, n int, digits *Digits, split uint64, o MNISTDetOptions) error {
 	dir := filepath.Join(out, imgDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("make_mnist_det: %w", err)
@@ -156,10 +172,10 @@ func writeDetSplit(out, imgDir, annFile string, n int, digits *Digits, split uin
 	for range max(o.Workers, 1) {
 		wg.Go(func() {
 			for i := range next {
-				rng := rand.New(rand.NewPCG(mix64(o.Seed^0x6d6e697374646574), mix64(split<<40^uint64(i))))
+				rng := rand.New(rand.NewPCG(mix64(o.Seed^0x6d6e697374646574), mix64(split<<40^uint64(first+i))))
 				img, bs := renderDetImage(rng, digits, o)
 				boxes[i] = bs
-				errs[i] = writePNG(filepath.Join(dir, detFileName(i)), img)
+				errs[i] = writePNG(filepath.Join(dir, detFileName(first+i)), img)
 			}
 		})
 	}
@@ -172,7 +188,7 @@ func writeDetSplit(out, imgDir, annFile string, n int, digits *Digits, split uin
 		return fmt.Errorf("make_mnist_det: %w", err)
 	}
 	doc := cocoOut{
-		Info:        cocoInfo{Description: fmt.Sprintf("razor MNIST detection set (%s split, size %d, seed %d)", imgDir, o.Size, o.Seed), Version: "1"},
+		Info:        cocoInfo{Description: fmt.Sprintf("razor MNIST detection set (%s split, size %d, seed %d)", name, o.Size, o.Seed), Version: "1"},
 		Licenses:    []struct{}{},
 		Images:      make([]cocoOutImage, n),
 		Annotations: []cocoOutAnn{},
@@ -182,8 +198,8 @@ func writeDetSplit(out, imgDir, annFile string, n int, digits *Digits, split uin
 	}
 	annID := int64(1)
 	for i := range n {
-		id := int64(i + 1)
-		doc.Images[i] = cocoOutImage{ID: id, FileName: detFileName(i), Width: o.Size, Height: o.Size}
+		id := int64(first + i + 1)
+		doc.Images[i] = cocoOutImage{ID: id, FileName: detFileName(first + i), Width: o.Size, Height: o.Size}
 		for _, b := range boxes[i] {
 			doc.Annotations = append(doc.Annotations, cocoOutAnn{
 				ID: annID, ImageID: id, CategoryID: int64(b.digit + 1),

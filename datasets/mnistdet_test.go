@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"math/rand/v2"
 	"os"
@@ -71,6 +72,62 @@ func TestGenerateMNISTDetIsDeterministic(t *testing.T) {
 	other := gen(4, 1, 4)
 	if bytes.Equal(a["train/000001.png"], other["train/000001.png"]) {
 		t.Fatal("seeds 3 and 4 gave the same first image")
+	}
+}
+
+// The search split is held out from training: its images are the ones a
+// larger training split would have had next, listed only in
+// instances_search.json, and the training annotations are unchanged by it.
+func TestGenerateMNISTDetSearchSplitIsHeldOut(t *testing.T) {
+	digits := testDigits(t)
+	gen := func(train, search int) (string, map[string][]byte) {
+		dir := t.TempDir()
+		o := MNISTDetOptions{Train: train, Val: 1, Search: search, Size: 96, Seed: 5, MaxDigits: 3, MaxFragments: 1, Workers: 2}
+		if err := GenerateMNISTDet(dir, digits, digits, o); err != nil {
+			t.Fatal(err)
+		}
+		return dir, treeBytes(t, dir)
+	}
+	_, four := gen(4, 0)
+	dir, split := gen(2, 2)
+	for _, name := range []string{"train/000001.png", "train/000002.png", "train/000003.png", "train/000004.png"} {
+		if !bytes.Equal(four[name], split[name]) {
+			t.Fatalf("%s differs from a 4-image training split's", name)
+		}
+	}
+	ids := func(ann string) (ids []int64, files []string) {
+		var doc cocoOut
+		if err := json.Unmarshal(readFile(t, filepath.Join(dir, ann)), &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, im := range doc.Images {
+			ids = append(ids, im.ID)
+			files = append(files, im.FileName)
+		}
+		for _, a := range doc.Annotations {
+			if a.ImageID < ids[0] || a.ImageID > ids[len(ids)-1] {
+				t.Fatalf("%s: annotation %d is on image %d, not one of %v", ann, a.ID, a.ImageID, ids)
+			}
+		}
+		return ids, files
+	}
+	trainIDs, trainFiles := ids(MNISTDetLayout.TrainAnn)
+	searchIDs, searchFiles := ids(MNISTDetLayout.SearchAnn)
+	if fmt.Sprint(trainIDs, trainFiles) != "[1 2] [000001.png 000002.png]" {
+		t.Fatalf("training split lists %v %v, want images 1 and 2", trainIDs, trainFiles)
+	}
+	if fmt.Sprint(searchIDs, searchFiles) != "[3 4] [000003.png 000004.png]" {
+		t.Fatalf("search split lists %v %v, want images 3 and 4", searchIDs, searchFiles)
+	}
+	var a, b cocoOut
+	if err := json.Unmarshal(split[MNISTDetLayout.TrainAnn], &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(four[MNISTDetLayout.TrainAnn], &b); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(a.Annotations) != fmt.Sprint(b.Annotations[:len(a.Annotations)]) {
+		t.Fatal("the training split's annotations changed when a search split was added")
 	}
 }
 

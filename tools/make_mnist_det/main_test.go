@@ -11,18 +11,18 @@ import (
 func TestMakeMNISTDet(t *testing.T) {
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	if err := run([]string{"--out", out, "--train", "3", "--val", "2", "--size", "64", "--seed", "5"}, &stdout, &stderr); err != nil {
+	if err := run([]string{"--out", out, "--train", "3", "--val", "2", "--search", "1", "--size", "64", "--seed", "5"}, &stdout, &stderr); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
-	for _, p := range []string{"train/000003.png", "val/000002.png", "annotations/instances_train.json", "annotations/instances_val.json"} {
+	for _, p := range []string{"train/000003.png", "train/000004.png", "val/000002.png", "annotations/instances_train.json", "annotations/instances_val.json", "annotations/instances_search.json"} {
 		if _, err := os.Stat(filepath.Join(out, p)); err != nil {
 			t.Fatalf("missing %s: %v", p, err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(out, "train/000004.png")); err == nil {
-		t.Fatal("wrote more training images than asked")
+	if _, err := os.Stat(filepath.Join(out, "train/000005.png")); err == nil {
+		t.Fatal("wrote more training and search images than asked")
 	}
-	if !strings.Contains(stdout.String(), "3 training and 2 validation images of 64x64") {
+	if !strings.Contains(stdout.String(), "3 training, 2 validation and 1 held-out search images of 64x64") {
 		t.Fatalf("summary %q", stdout.String())
 	}
 }
