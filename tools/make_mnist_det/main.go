@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -29,7 +30,11 @@ import (
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "make_mnist_det:", err)
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "make_mnist_det:") {
+			msg = "make_mnist_det: " + msg
+		}
+		fmt.Fprintln(os.Stderr, msg)
 		os.Exit(1)
 	}
 }
@@ -68,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	var train, val *datasets.Digits
 	var err error
-	if o.Train > 0 {
+	if o.Train+o.Search > 0 {
 		if train, err = datasets.ReadDigits(dir, false); err != nil {
 			return err
 		}

@@ -46,3 +46,18 @@ func TestMakeMNISTDetErrors(t *testing.T) {
 		}
 	}
 }
+
+// The search split alone reads the training digits it is made from.
+func TestMakeMNISTDetSearchOnly(t *testing.T) {
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if err := run([]string{"--out", out, "--train", "0", "--val", "0", "--search", "1", "--size", "64"}, &stdout, &stderr); err != nil {
+		t.Fatalf("--train 0 --search 1: %v\n%s", err, stderr.String())
+	}
+	// With no training split the held-out images are numbered from 1.
+	for _, p := range []string{"annotations/instances_search.json", "train/000001.png"} {
+		if _, err := os.Stat(filepath.Join(out, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
