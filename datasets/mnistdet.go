@@ -109,17 +109,17 @@ type cocoOutCatory struct {
 func GenerateMNISTDet(out string, train, val *Digits, o MNISTDetOptions) error {
 	switch {
 	case o.Train < 0 || o.Val < 0 || o.Search < 0:
-		return fmt.Errorf("make_mnist_det: image counts train=%d val=%d search=%d must not be negative", o.Train, o.Val, o.Search)
+		return fmt.Errorf("image counts train=%d val=%d search=%d must not be negative", o.Train, o.Val, o.Search)
 	case o.Size < 32:
-		return fmt.Errorf("make_mnist_det: size %d is too small; use at least 32 (256 gives all COCO area ranges)", o.Size)
+		return fmt.Errorf("size %d is too small; use at least 32 (256 gives all COCO area ranges)", o.Size)
 	case o.MaxDigits < 1:
-		return fmt.Errorf("make_mnist_det: max digits %d must be at least 1", o.MaxDigits)
+		return fmt.Errorf("max digits %d must be at least 1", o.MaxDigits)
 	case o.MaxFragments < 0:
-		return fmt.Errorf("make_mnist_det: max fragments %d must not be negative", o.MaxFragments)
+		return fmt.Errorf("max fragments %d must not be negative", o.MaxFragments)
 	case o.Train+o.Search > 0 && (train == nil || train.N == 0):
-		return errors.New("make_mnist_det: no training digits")
+		return errors.New("no training digits")
 	case o.Val > 0 && (val == nil || val.N == 0):
-		return errors.New("make_mnist_det: no validation digits")
+		return errors.New("no validation digits")
 	}
 	for _, d := range []*Digits{train, val} {
 		if d == nil {
@@ -127,7 +127,7 @@ func GenerateMNISTDet(out string, train, val *Digits, o MNISTDetOptions) error {
 		}
 		for i, l := range d.Labels {
 			if l > 9 {
-				return fmt.Errorf("make_mnist_det: digit %d has label %d; the set has the ten categories 0..9", i, l)
+				return fmt.Errorf("digit %d has label %d; the set has the ten categories 0..9", i, l)
 			}
 		}
 	}
@@ -160,10 +160,10 @@ func GenerateMNISTDet(out string, train, val *Digits, o MNISTDetOptions) error {
 func writeDetSplit(out, imgDir, annFile, name string, first, n int, digits *Digits, split uint64, o MNISTDetOptions) error {
 	dir := filepath.Join(out, imgDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("make_mnist_det: %w", err)
+		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(filepath.Join(out, annFile)), 0o755); err != nil {
-		return fmt.Errorf("make_mnist_det: %w", err)
+		return err
 	}
 	boxes := make([][]detBox, n)
 	errs := make([]error, n)
@@ -185,7 +185,7 @@ func writeDetSplit(out, imgDir, annFile, name string, first, n int, digits *Digi
 	close(next)
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("make_mnist_det: %w", err)
+		return err
 	}
 	doc := cocoOut{
 		Info:        cocoInfo{Description: fmt.Sprintf("razor MNIST detection set (%s split, size %d, seed %d)", name, o.Size, o.Seed), Version: "1"},
@@ -211,10 +211,10 @@ func writeDetSplit(out, imgDir, annFile, name string, first, n int, digits *Digi
 	}
 	data, err := json.Marshal(doc)
 	if err != nil {
-		return fmt.Errorf("make_mnist_det: %w", err)
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(out, annFile), append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("make_mnist_det: %w", err)
+		return err
 	}
 	return nil
 }

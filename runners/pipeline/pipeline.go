@@ -35,6 +35,10 @@ type Tool struct {
 	Run func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// Checkpoint is whether the command takes CHECKPOINT after CONFIG.
 	Checkpoint bool
+	// NoConfig marks a command that takes no CONFIG, only its flags (a
+	// data maker such as make_mnist_det): its step has no config key and
+	// its arguments come from args.
+	NoConfig bool
 	// Flags are the arguments that put the command's outputs in the step's
 	// work dir, and resume an interrupted run from what it left there.
 	Flags func(dir string) []string

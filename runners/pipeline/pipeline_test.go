@@ -391,3 +391,57 @@ func TestPipelineConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// makeTool is a data maker shaped like make_mnist_det: no config, only
+// args, no outputs but work_dir.
+func makeTool(calls *[][]string) Tool {
+	return Tool{NoConfig: true,
+		Run: func(_ context.Context, args []string, _, _ io.Writer) error {
+			*calls = append(*calls, args)
+			return nil
+		},
+		Collect: func(string) (map[string]string, error) { return map[string]string{}, nil }}
+}
+
+// A tool without a config gets its args and nothing else: not the
+// pipeline's shared cfg_options, which are meant for configs.
+func TestPipelineStepWithoutConfig(t *testing.T) {
+	f := newFakes()
+	tools := f.tools()
+	var made [][]string
+	tools["make"] = makeTool(&made)
+	cfgPath := writePipeline(t, `
+cfg_options: {data.samples_per_gpu: 4}
+steps:
+  - name: data
+    tool: make
+    args: [--out, data/set, --train, 10]
+  - name: supernet
+    tool: fit
+    config: s.yaml
+`)
+	work := t.TempDir()
+	out, err := runPipeline(context.Background(), tools, cfgPath, work, false)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if fmt.Sprint(made) != "[[--out data/set --train 10]]" {
+		t.Fatalf("the data step was called with %v", made)
+	}
+	if len(f.fit.calls) != 1 || !slices.Contains(f.fit.calls[0], "--cfg-options=data.samples_per_gpu=4") {
+		t.Fatalf("the training step was called with %v", f.fit.calls)
+	}
+	if _, err := runPipeline(context.Background(), tools, cfgPath, work, false); err != nil || len(made) != 1 {
+		t.Fatalf("a second run: %v, data step called %d times, want it skipped", err, len(made))
+	}
+	for _, c := range []struct{ text, frag string }{
+		{"steps:\n  - {name: d, tool: make, config: c.yaml}\n", "step 1 (d): tool make takes no config; give its flags in args"},
+		{"steps:\n  - {name: d, tool: make, cfg_options: {a: 1}}\n", "step 1 (d): tool make takes no config, so no cfg_options"},
+		{"steps:\n  - {name: a, tool: fit}\n", "step 1 (a): tool fit needs a config"},
+	} {
+		_, err := runPipeline(context.Background(), tools, writePipeline(t, c.text), t.TempDir(), true)
+		if err == nil || !strings.Contains(err.Error(), c.frag) {
+			t.Errorf("error %v\nwant it to contain %q", err, c.frag)
+		}
+	}
+}

@@ -25,8 +25,9 @@ type Step struct {
 	// train, search or test with tools/cli's built-in tools.
 	Tool string `cfg:"tool,required"`
 	// Config is the tool's CONFIG argument; write {{fileDirname}}/x.yaml for
-	// a file beside the pipeline config.
-	Config string `cfg:"config,required"`
+	// a file beside the pipeline config. Required, except for a tool that
+	// takes none (make_mnist_det).
+	Config string `cfg:"config"`
 	// Checkpoint is the CHECKPOINT argument of search and test.
 	Checkpoint string `cfg:"checkpoint"`
 	// CfgOptions are the step's config overrides as a mapping, nested
@@ -120,6 +121,12 @@ func (s *plannedStep) check(tools map[string]Tool, outputs map[string][]string, 
 		return fmt.Errorf("%s: unknown tool %q; the tools are %s", s.where(), s.Tool, strings.Join(toolNames(tools), ", "))
 	}
 	switch {
+	case tool.NoConfig && s.Config != "":
+		return fmt.Errorf("%s: tool %s takes no config; give its flags in args", s.where(), s.Tool)
+	case tool.NoConfig && len(s.CfgOptions) > 0:
+		return fmt.Errorf("%s: tool %s takes no config, so no cfg_options; give its flags in args", s.where(), s.Tool)
+	case !tool.NoConfig && s.Config == "":
+		return fmt.Errorf("%s: tool %s needs a config, such as config: '{{fileDirname}}/x.yaml'", s.where(), s.Tool)
 	case tool.Checkpoint && s.Checkpoint == "":
 		return fmt.Errorf("%s: tool %s needs a checkpoint, such as checkpoint: $(steps.NAME.checkpoint)", s.where(), s.Tool)
 	case !tool.Checkpoint && s.Checkpoint != "":
@@ -129,7 +136,10 @@ func (s *plannedStep) check(tools map[string]Tool, outputs map[string][]string, 
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.where(), err)
 	}
-	s.options = append(slices.Clone(shared), own...)
+	s.options = own
+	if !tool.NoConfig {
+		s.options = append(slices.Clone(shared), own...)
+	}
 	for i, a := range s.Args {
 		switch v := a.(type) {
 		case string:

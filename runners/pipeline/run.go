@@ -86,7 +86,10 @@ func (p *Runner) command(s *plannedStep, dir string, records map[string]*Record)
 // buildArgs lays out a tool's command line: CONFIG [CHECKPOINT], the
 // tool's work dir flags, one --cfg-options per pair, then the step's args.
 func buildArgs(tool Tool, r *resolvedStep, dir string) []string {
-	args := []string{r.config}
+	var args []string
+	if !tool.NoConfig {
+		args = append(args, r.config)
+	}
 	if tool.Checkpoint {
 		args = append(args, r.checkpoint)
 	}

@@ -30,6 +30,10 @@ import (
 //     report (search_report.json), a row of the searched subnets.
 //   - test runs Test on CONFIG CHECKPOINT with --out; its output is metrics
 //     (metrics.json), a row of the tested models.
+//   - make_mnist_det runs MakeMNISTDet on the step's args alone (no
+//     config): it makes the digits detection set where --out says, for the
+//     steps after it; regenerating gives the same bytes, so an interrupted
+//     step simply runs again.
 func PipelineTools() map[string]pipeline.Tool {
 	resumable := func(dir string) []string { return []string{"--work-dir", dir, "--auto-resume"} }
 	return map[string]pipeline.Tool{
@@ -37,6 +41,8 @@ func PipelineTools() map[string]pipeline.Tool {
 		"search": {Run: Search, Checkpoint: true, Flags: resumable, Outputs: []string{"best_subnet", "report"},
 			Collect:   collectFiles(map[string]string{"best_subnet": search.BestSubnetFile, "report": search.ReportFile}),
 			Summarize: pipeline.SearchSummary("best_subnet", "report")},
+		"make_mnist_det": {Run: MakeMNISTDet, NoConfig: true,
+			Collect: func(string) (map[string]string, error) { return map[string]string{}, nil }},
 		"test": {Run: Test, Checkpoint: true, Outputs: []string{"metrics"},
 			Flags:     func(dir string) []string { return []string{"--out", filepath.Join(dir, "metrics.json")} },
 			Collect:   collectFiles(map[string]string{"metrics": "metrics.json"}),

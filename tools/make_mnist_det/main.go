@@ -17,75 +17,8 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"io"
-	"os"
-	"strings"
-
-	"github.com/spf13/pflag"
-
-	"github.com/razorgo/razor/datasets"
+	_ "github.com/razorgo/razor/all"
+	"github.com/razorgo/razor/tools/cli"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		msg := err.Error()
-		if !strings.HasPrefix(msg, "make_mnist_det:") {
-			msg = "make_mnist_det: " + msg
-		}
-		fmt.Fprintln(os.Stderr, msg)
-		os.Exit(1)
-	}
-}
-
-func run(args []string, stdout, stderr io.Writer) error {
-	fs := pflag.NewFlagSet("make_mnist_det", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	o := datasets.DefaultMNISTDetOptions()
-	out := fs.String("out", "", "output folder (required)")
-	mnist := fs.String("mnist", "", "folder with the MNIST idx files (default: the GoMNIST module's data/ in the Go module cache)")
-	fs.IntVar(&o.Train, "train", o.Train, "number of training images")
-	fs.IntVar(&o.Val, "val", o.Val, "number of validation images")
-	fs.IntVar(&o.Search, "search", o.Search, "number of held-out images made from training digits, for scoring subnets in a search (annotations/instances_search.json)")
-	fs.IntVar(&o.Size, "size", o.Size, "canvas side in pixels (256 gives small, medium and large COCO boxes)")
-	fs.Uint64Var(&o.Seed, "seed", o.Seed, "random seed; the same seed gives the same files")
-	fs.IntVar(&o.MaxDigits, "max-digits", o.MaxDigits, "most digits per image")
-	fs.IntVar(&o.MaxFragments, "max-fragments", o.MaxFragments, "most unannotated digit fragments per image")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: make_mnist_det --out DIR [--train N] [--val M] [--search K] [--size S] [--seed K] [--mnist DIR]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *out == "" || fs.NArg() != 0 {
-		fs.Usage()
-		return errors.New("--out is required and no positional arguments are accepted")
-	}
-	dir := *mnist
-	if dir == "" {
-		d, err := datasets.MNISTDir()
-		if err != nil {
-			return err
-		}
-		dir = d
-	}
-	var train, val *datasets.Digits
-	var err error
-	if o.Train+o.Search > 0 {
-		if train, err = datasets.ReadDigits(dir, false); err != nil {
-			return err
-		}
-	}
-	if o.Val > 0 {
-		if val, err = datasets.ReadDigits(dir, true); err != nil {
-			return err
-		}
-	}
-	if err := datasets.GenerateMNISTDet(*out, train, val, o); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "wrote %d training, %d validation and %d held-out search images of %dx%d to %s (seed %d)\n", o.Train, o.Val, o.Search, o.Size, o.Size, *out, o.Seed)
-	return nil
-}
+func main() { cli.Main("make_mnist_det", cli.MakeMNISTDet) }

@@ -2,16 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/razorgo/razor/tools/cli"
 )
 
 func TestMakeMNISTDet(t *testing.T) {
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	if err := run([]string{"--out", out, "--train", "3", "--val", "2", "--search", "1", "--size", "64", "--seed", "5"}, &stdout, &stderr); err != nil {
+	if err := cli.MakeMNISTDet(context.Background(), []string{"--out", out, "--train", "3", "--val", "2", "--search", "1", "--size", "64", "--seed", "5"}, &stdout, &stderr); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	for _, p := range []string{"train/000003.png", "train/000004.png", "val/000002.png", "annotations/instances_train.json", "annotations/instances_val.json", "annotations/instances_search.json"} {
@@ -40,7 +43,7 @@ func TestMakeMNISTDetErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		var stdout, stderr bytes.Buffer
-		err := run(c.args, &stdout, &stderr)
+		err := cli.MakeMNISTDet(context.Background(), c.args, &stdout, &stderr)
 		if err == nil || !strings.Contains(err.Error(), c.frag) {
 			t.Fatalf("%v: error %v, want it to mention %q", c.args, err, c.frag)
 		}
@@ -51,7 +54,7 @@ func TestMakeMNISTDetErrors(t *testing.T) {
 func TestMakeMNISTDetSearchOnly(t *testing.T) {
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	if err := run([]string{"--out", out, "--train", "0", "--val", "0", "--search", "1", "--size", "64"}, &stdout, &stderr); err != nil {
+	if err := cli.MakeMNISTDet(context.Background(), []string{"--out", out, "--train", "0", "--val", "0", "--search", "1", "--size", "64"}, &stdout, &stderr); err != nil {
 		t.Fatalf("--train 0 --search 1: %v\n%s", err, stderr.String())
 	}
 	// With no training split the held-out images are numbered from 1.
