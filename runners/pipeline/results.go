@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,8 +19,18 @@ import (
 // against random subnets under the same constraint. The tools' Summarize
 // functions fill them, so a tool of any name can add rows.
 type Results struct {
+	// Steps are every step's time, in step order.
+	Steps    []StepTime       `json:"steps"`
 	Tested   []TestedModel    `json:"tested"`
 	Searched []SearchedSubnet `json:"searched"`
+}
+
+// StepTime is how long a step's run took (the run that finished it; a
+// resumed step counts its last run only).
+type StepTime struct {
+	Step    string  `json:"step"`
+	Tool    string  `json:"tool"`
+	Seconds float64 `json:"seconds"`
 }
 
 // SearchedSubnet is a search step's best subnet, scored on the trained
@@ -41,6 +52,18 @@ type SearchedSubnet struct {
 	// candidates, which the report keeps; nil when the search drew no
 	// random subnets.
 	Random *search.Baseline `json:"random,omitempty"`
+	// References are the search's reference subnets (such as a published
+	// subnet) scored in the same supernet.
+	References []SearchReference `json:"references,omitempty"`
+}
+
+// SearchReference is a reference subnet's supernet score.
+type SearchReference struct {
+	Name    string  `json:"name"`
+	Score   float64 `json:"score"`
+	Params  int64   `json:"params"`
+	FLOPs   int64   `json:"flops"`
+	Allowed bool    `json:"allowed"`
 }
 
 // TestedModel is one tested model: a row of the results table.
@@ -59,8 +82,9 @@ type TestedModel struct {
 
 // results gathers what the finished steps' tools summarize, in step order.
 func (p *Runner) results(records []*Record) (*Results, error) {
-	res := &Results{Tested: []TestedModel{}, Searched: []SearchedSubnet{}}
+	res := &Results{Steps: []StepTime{}, Tested: []TestedModel{}, Searched: []SearchedSubnet{}}
 	for _, rec := range records {
+		res.Steps = append(res.Steps, StepTime{Step: rec.Step, Tool: rec.Tool, Seconds: rec.Seconds})
 		summarize := p.Tools[rec.Tool].Summarize
 		if summarize == nil {
 			continue
@@ -100,6 +124,9 @@ func SearchSummary(subnet, report string) func(rec *Record) (Summary, error) {
 			random.Candidates = nil
 			out.Random = &random
 		}
+		for _, r := range rep.References {
+			out.References = append(out.References, SearchReference{Name: r.Name, Score: r.Score, Params: r.Params, FLOPs: r.FLOPs, Allowed: r.Allowed})
+		}
 		return Summary{Searched: out}, nil
 	}
 }
@@ -108,13 +135,43 @@ func SearchSummary(subnet, report string) func(rec *Record) (Summary, error) {
 // the pipeline's work dir.
 func (r *Results) markdown(workDir string) string {
 	var b strings.Builder
-	b.WriteString("## Tested models\n\n")
+	r.stepsTable(&b)
+	b.WriteString("\n## Tested models\n\n")
 	r.testedTable(&b, workDir)
 	if len(r.Searched) > 0 {
 		b.WriteString("\n## Searched subnets against random subnets\n\n")
 		r.searchedTable(&b, workDir)
 	}
 	return b.String()
+}
+
+func (r *Results) stepsTable(b *strings.Builder) {
+	b.WriteString("## Steps\n\n| Step | Tool | Time (min:s) |\n|---|---|---:|\n")
+	var total float64
+	for _, s := range r.Steps {
+		fmt.Fprintf(b, "| %s | %s | %s |\n", s.Step, s.Tool, minSec(s.Seconds))
+		total += s.Seconds
+	}
+	fmt.Fprintf(b, "| all | | %s |\n", minSec(total))
+}
+
+// minSec writes seconds as m:ss.
+func minSec(s float64) string {
+	t := int(math.Round(s))
+	return fmt.Sprintf("%d:%02d", t/60, t%60)
+}
+
+// num writes a score or metric: four decimals for a fraction such as a
+// bbox mAP (0.3869), two for a percentage (97.28).
+func num(v float64) string { return numAs(v, v) }
+
+// numAs writes v with the decimals num gives like, so a spread is written
+// as its mean is (97.28 ± 0.19, 0.3869 ± 0.0395).
+func numAs(v, like float64) string {
+	if math.Abs(like) < 1 {
+		return fmt.Sprintf("%.4f", v)
+	}
+	return fmt.Sprintf("%.2f", v)
 }
 
 func (r *Results) testedTable(b *strings.Builder, workDir string) {
@@ -144,7 +201,7 @@ func (r *Results) testedTable(b *strings.Builder, workDir string) {
 		fmt.Fprintf(b, "| %s | %s | %.3f | %.3f |", t.Step, subnet, float64(t.Params)/1e6, float64(t.FLOPs)/1e6)
 		for _, m := range metrics {
 			if v, ok := t.Metrics[m]; ok {
-				fmt.Fprintf(b, " %.2f |", v)
+				fmt.Fprintf(b, " %s |", num(v))
 			} else {
 				b.WriteString(" - |")
 			}
@@ -158,15 +215,31 @@ func (r *Results) testedTable(b *strings.Builder, workDir string) {
 func (r *Results) searchedTable(b *strings.Builder, workDir string) {
 	b.WriteString("| Step | Best subnet | Params (M) | FLOPs (M) | Constraint | Supernet score | Random subnets | Random mean ± std | Random min / max | Random above best |\n")
 	b.WriteString("|---|---|---:|---:|---|---:|---:|---:|---:|---:|\n")
+	var refs bool
 	for _, s := range r.Searched {
-		fmt.Fprintf(b, "| %s | %s | %.3f | %.3f | %s | %.2f (%s) |", s.Step, relTo(workDir, s.Subnet),
-			float64(s.Params)/1e6, float64(s.FLOPs)/1e6, s.Constraints, s.Score, s.ScoreKey)
+		refs = refs || len(s.References) > 0
+		fmt.Fprintf(b, "| %s | %s | %.3f | %.3f | %s | %s (%s) |", s.Step, relTo(workDir, s.Subnet),
+			float64(s.Params)/1e6, float64(s.FLOPs)/1e6, s.Constraints, num(s.Score), s.ScoreKey)
 		if s.Random == nil {
 			b.WriteString(" 0 | - | - | - |\n")
 			continue
 		}
-		fmt.Fprintf(b, " %d | %.2f ± %.2f | %.2f / %.2f | %d of %d |\n", s.Random.Num, s.Random.Mean, s.Random.Std,
-			s.Random.Min, s.Random.Max, s.Random.BetterThanBest, s.Random.Num)
+		fmt.Fprintf(b, " %d | %s ± %s | %s / %s | %d of %d |\n", s.Random.Num, num(s.Random.Mean), numAs(s.Random.Std, s.Random.Mean),
+			numAs(s.Random.Min, s.Random.Mean), numAs(s.Random.Max, s.Random.Mean), s.Random.BetterThanBest, s.Random.Num)
+	}
+	if !refs {
+		return
+	}
+	b.WriteString("\nReference subnets scored in the same supernet, the same way:\n\n")
+	b.WriteString("| Step | Reference | Params (M) | FLOPs (M) | Meets the constraint | Supernet score |\n|---|---|---:|---:|---|---:|\n")
+	for _, s := range r.Searched {
+		for _, ref := range s.References {
+			meets := "no"
+			if ref.Allowed {
+				meets = "yes"
+			}
+			fmt.Fprintf(b, "| %s | %s | %.3f | %.3f | %s | %s |\n", s.Step, ref.Name, float64(ref.Params)/1e6, float64(ref.FLOPs)/1e6, meets, num(ref.Score))
+		}
 	}
 }
 

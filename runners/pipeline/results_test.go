@@ -18,7 +18,8 @@ func TestResultsComeFromToolsOfAnyName(t *testing.T) {
 	rep := search.Report{ScoreKey: "accuracy_top-1", Constraints: "flops < 1e6", Evaluated: 7,
 		Best: search.Candidate{Cost: search.Cost{Params: 1_500_000, FLOPs: 250_000}, Score: 50},
 		RandomBaseline: &search.Baseline{Num: 2, Scores: []float64{40, 62}, Mean: 51, Std: 15.556, Min: 40, Max: 62, BetterThanBest: 1,
-			Candidates: []search.Candidate{{Key: "a", Score: 40}, {Key: "b", Score: 62}}}}
+			Candidates: []search.Candidate{{Key: "a", Score: 40}, {Key: "b", Score: 62}}},
+		References: []search.Reference{{Name: "published", Allowed: false, Candidate: search.Candidate{Key: "p", Score: 0.3869, Cost: search.Cost{Params: 2_000_000, FLOPs: 1_100_000}}}}}
 	repJSON, err := json.Marshal(rep)
 	if err != nil {
 		t.Fatal(err)
@@ -57,11 +58,13 @@ steps:
 
 	subnet := filepath.Join(work, "hunt", "best_subnet.out")
 	want := Results{
+		Steps: []StepTime{{Step: "supernet", Tool: "fit"}, {Step: "hunt", Tool: "pick"}, {Step: "judge", Tool: "score"}},
 		Tested: []TestedModel{{Step: "judge", Subnet: subnet, Checkpoint: filepath.Join(work, "supernet", "checkpoint.out"),
 			Params: 1_250_000, FLOPs: 3_500_000, Metrics: map[string]float64{"top1": 71.25}}},
 		Searched: []SearchedSubnet{{Step: "hunt", Subnet: subnet, ScoreKey: "accuracy_top-1", Score: 50, Params: 1_500_000, FLOPs: 250_000,
 			Constraints: "flops < 1e6", Evaluated: 7,
-			Random: &search.Baseline{Num: 2, Scores: []float64{40, 62}, Mean: 51, Std: 15.556, Min: 40, Max: 62, BetterThanBest: 1}}},
+			Random:     &search.Baseline{Num: 2, Scores: []float64{40, 62}, Mean: 51, Std: 15.556, Min: 40, Max: 62, BetterThanBest: 1},
+			References: []SearchReference{{Name: "published", Score: 0.3869, Params: 2_000_000, FLOPs: 1_100_000}}}},
 	}
 	js, err := os.ReadFile(filepath.Join(work, "results.json"))
 	if err != nil {
@@ -70,6 +73,12 @@ steps:
 	var got Results
 	if err := json.Unmarshal(js, &got); err != nil {
 		t.Fatal(err)
+	}
+	for i := range got.Steps {
+		if got.Steps[i].Seconds < 0 {
+			t.Errorf("step %s took %g s", got.Steps[i].Step, got.Steps[i].Seconds)
+		}
+		got.Steps[i].Seconds = 0 // how long the fakes took varies
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("results.json holds\n%+v\nwant\n%+v", got, want)
@@ -86,13 +95,17 @@ steps:
 	for _, row := range []string{
 		"| judge | hunt/best_subnet.out | 1.250 | 3.500 | 71.25 | supernet/checkpoint.out |",
 		"| hunt | hunt/best_subnet.out | 1.500 | 0.250 | flops < 1e6 | 50.00 (accuracy_top-1) | 2 | 51.00 ± 15.56 | 40.00 / 62.00 | 1 of 2 |",
+		"| hunt | published | 2.000 | 1.100 | no | 0.3869 |",
+		"| supernet | fit | 0:00 |",
+		"| all | | 0:00 |",
 	} {
 		if !strings.Contains(string(md), row) || !strings.Contains(out, row) {
 			t.Errorf("results.md and the output lack the row %q:\n%s", row, md)
 		}
 	}
-	// fit summarizes nothing: one tested row, one searched row.
-	if n := strings.Count(string(md), "\n| "); n != 4 {
-		t.Errorf("results.md has %d table lines, want two headers and two rows:\n%s", n, md)
+	// fit summarizes nothing: one tested row, one searched row, one
+	// reference row; the steps table has a row a step and the total.
+	if n := strings.Count(string(md), "\n| "); n != 11 {
+		t.Errorf("results.md has %d table lines, want 4 headers, 4 step rows, one tested, one searched and one reference row:\n%s", n, md)
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -43,6 +45,11 @@ type EvolutionOptions struct {
 	// RandomBaseline is how many random subnets under the same constraint
 	// are scored after the search, to compare the best subnet with.
 	RandomBaseline int `cfg:"random_baseline"`
+	// ReferenceSubnets names subnet files (name: path, either subnet file
+	// format) scored after the search as reference points, such as a
+	// published subnet: the same evaluation, whatever the constraint says
+	// of them; they never enter the ranking.
+	ReferenceSubnets map[string]string `cfg:"reference_subnets"`
 	EvalOptions
 }
 
@@ -82,6 +89,11 @@ func NewEvolution(o EvolutionOptions) (*Evolution, error) {
 	case o.RandomBaseline < 0:
 		return nil, fmt.Errorf("random_baseline must not be negative, got %d", o.RandomBaseline)
 	}
+	for _, name := range slices.Sorted(maps.Keys(o.ReferenceSubnets)) {
+		if o.ReferenceSubnets[name] == "" {
+			return nil, fmt.Errorf("reference_subnets.%s is empty; give the path of a subnet file", name)
+		}
+	}
 	if err := o.EvalOptions.Check(); err != nil {
 		return nil, err
 	}
@@ -108,7 +120,7 @@ func (e *Evolution) settings() (json.RawMessage, error) {
 	return json.Marshal(map[string]any{
 		"candidate_pool_size": o.CandidatePoolSize, "candidate_top_k": o.CandidateTopK, "max_epoch": o.MaxEpoch,
 		"num_mutation": o.NumMutation, "num_crossover": o.NumCrossover, "mutate_prob": o.MutateProb,
-		"constraints": e.constraint.String(), "random_baseline": o.RandomBaseline, "metrics": o.Metrics,
+		"constraints": e.constraint.String(), "random_baseline": o.RandomBaseline, "reference_subnets": o.ReferenceSubnets, "metrics": o.Metrics,
 		"score_key": o.ScoreKey, "bn_mode": o.BNMode, "recalibrate_batches": o.RecalibrateBatches, "eval_split": o.EvalSplit,
 	})
 }
@@ -138,6 +150,8 @@ type run struct {
 	costs   map[string]Cost
 	state   string
 	log     *os.File
+	// refs are reference_subnets, read against the space at the start.
+	refs map[string]mutables.Subnet
 }
 
 // Search runs the search, or continues env.Resume, and writes the outputs.
@@ -153,6 +167,9 @@ func (e *Evolution) Search(ctx context.Context, env *Env) (*Result, error) {
 		}
 	}
 	if err := r.baseline(ctx); err != nil {
+		return nil, r.stopped(ctx, err)
+	}
+	if err := r.references(ctx); err != nil {
 		return nil, r.stopped(ctx, err)
 	}
 	return r.finish()
@@ -181,6 +198,9 @@ func (e *Evolution) start(env *Env) (*run, error) {
 	}
 	r := &run{e: e, env: env, seen: map[string]int{}, pending: map[string]bool{}, costs: map[string]Cost{},
 		state: filepath.Join(env.WorkDir, StateFile)}
+	if r.refs, err = e.readReferences(env.Space); err != nil {
+		return nil, err
+	}
 	if st := env.Resume; st != nil {
 		if err := compareSettings(st.Settings, settings); err != nil {
 			return nil, err
@@ -451,7 +471,7 @@ func (r *run) topK() []Candidate {
 func rank(cands []Candidate, k int) []Candidate {
 	var out []Candidate
 	for _, c := range cands {
-		if c.Origin != OriginBaseline {
+		if c.Origin != OriginBaseline && c.Origin != OriginReference {
 			out = append(out, c)
 		}
 	}
@@ -549,6 +569,55 @@ func (r *run) baseline(ctx context.Context) error {
 	return nil
 }
 
+// readReferences reads reference_subnets against the space, by name.
+func (e *Evolution) readReferences(space *mutables.Space) (map[string]mutables.Subnet, error) {
+	out := map[string]mutables.Subnet{}
+	for name, path := range e.opts.ReferenceSubnets {
+		sub, err := mutables.ReadSubnetFile(path, space)
+		if err != nil {
+			return nil, fmt.Errorf("searcher.reference_subnets.%s: %w", name, err)
+		}
+		out[name] = sub
+	}
+	return out, nil
+}
+
+// references scores the reference subnets, in name order; one the search
+// or the baseline evaluated keeps its score.
+func (r *run) references(ctx context.Context) error {
+	for _, name := range slices.Sorted(maps.Keys(r.refs)) {
+		sub := r.refs[name]
+		key := r.env.Space.Key(sub)
+		if _, ok := r.seen[key]; ok {
+			continue
+		}
+		c, err := r.cost(key, sub)
+		if err != nil {
+			return err
+		}
+		ref := Candidate{Key: key, Subnet: sub, Cost: c, Origin: OriginReference}
+		if err := r.evaluate(ctx, &ref); err != nil {
+			return err
+		}
+		if err := r.commit(ref); err != nil {
+			return err
+		}
+		ok, err := r.e.constraint.Allows(c)
+		if err != nil {
+			return err
+		}
+		r.printf("reference %s %s: %s %.4f, flops %.4gM, params %.4gM (%s)", name, key, r.e.opts.ScoreKey, ref.Score, float64(c.FLOPs)/1e6, float64(c.Params)/1e6, allowedText(ok, r.e.constraint))
+	}
+	return nil
+}
+
+func allowedText(ok bool, c *Constraint) string {
+	if ok {
+		return "meets " + c.String()
+	}
+	return "outside " + c.String()
+}
+
 // finish writes the best subnet, the report and the plot.
 func (r *run) finish() (*Result, error) {
 	top := r.topK()
@@ -573,7 +642,7 @@ func (r *run) finish() (*Result, error) {
 	if err := writeReport(res.ReportFile, rep); err != nil {
 		return nil, err
 	}
-	if err := writePlot(filepath.Join(r.env.WorkDir, PlotFile), r.st, r.e.opts.ScoreKey, r.e.constraint, best.Key); err != nil {
+	if err := writePlot(filepath.Join(r.env.WorkDir, PlotFile), r.st, r.e.opts.ScoreKey, r.e.constraint, best.Key, rep.References); err != nil {
 		return nil, err
 	}
 	r.st.Done = true

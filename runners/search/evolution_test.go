@@ -531,3 +531,85 @@ func TestShippedSearchConfigsBuild(t *testing.T) {
 		}
 	}
 }
+
+// Reference subnets are scored after the baseline with the same scorer
+// (one the search evaluated keeps its score and is not scored again),
+// reported by name with whether they meet the constraint, never ranked,
+// and a search killed while scoring them resumes to the same state.
+func TestEvolutionReferenceSubnets(t *testing.T) {
+	space := toySpace(t, 6)
+	dir := t.TempDir()
+	allOf := func(op string) mutables.Subnet {
+		sub := mutables.Subnet{}
+		for _, b := range space.Blocks {
+			sub[b.ID] = op
+		}
+		return sub
+	}
+	// all b scores 9, the most, and the toy search finds it by crossover;
+	// all c costs 1800 FLOPs, over the bound of 1300, and scores 0.
+	files := map[string]string{}
+	for name, op := range map[string]string{"published": "b", "heavy": "c"} {
+		files[name] = filepath.Join(dir, name+".yaml")
+		if err := mutables.WriteSubnetFile(files[name], allOf(op)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := toyOptions()
+	o.ReferenceSubnets = files
+	refDir := t.TempDir()
+	sc := &toyScorer{space: space}
+	res, err := mustEvolution(t, o).Search(context.Background(), toyEnv(t, space, refDir, sc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(refDir, ReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for _, r := range rep.References {
+		got += fmt.Sprintf("%s %s allowed=%v score=%g flops=%d; ", r.Name, r.Origin, r.Allowed, r.Score, r.FLOPs)
+	}
+	if want := "heavy reference allowed=false score=0 flops=1800; published crossover allowed=true score=9 flops=1200; "; got != want {
+		t.Fatalf("references %s\nwant %s", got, want)
+	}
+	if n := strings.Count(strings.Join(sc.scored, " ")+" ", space.Key(allOf("b"))+" "); n != 1 {
+		t.Fatalf("the published subnet was scored %d times, want once (by the search)", n)
+	}
+	if res.Best.Key != space.Key(allOf("b")) {
+		t.Fatalf("best %s, want the all-b subnet the search found", res.Best.Key)
+	}
+	// A reference that outscores every candidate still does not rank.
+	top := rank([]Candidate{{Key: "x", Score: 1, Origin: OriginRandom}, {Key: "r", Score: 5, Origin: OriginReference}}, 2)
+	if len(top) != 1 || top[0].Key != "x" {
+		t.Fatalf("rank kept a reference: %v", top)
+	}
+	if info, err := os.Stat(filepath.Join(refDir, PlotFile)); err != nil || info.Size() == 0 {
+		t.Fatalf("plot: %v", err)
+	}
+	want := summary(readState(t, refDir))
+	// Kill at each of the two reference evaluations, then resume.
+	for kill := sc.calls - 1; kill <= sc.calls; kill++ {
+		dir := t.TempDir()
+		if _, err := mustEvolution(t, o).Search(context.Background(), toyEnv(t, space, dir, &toyScorer{space: space, failAt: kill})); !errors.Is(err, errKilled) {
+			t.Fatalf("kill at %d: search returned %v", kill, err)
+		}
+		env := toyEnv(t, space, dir, &toyScorer{space: space})
+		env.Resume = readState(t, dir)
+		if _, err := mustEvolution(t, o).Search(context.Background(), env); err != nil {
+			t.Fatalf("kill at %d: resume: %v", kill, err)
+		}
+		if got := summary(readState(t, dir)); got != want {
+			t.Fatalf("kill at %d: resumed search differs:\n%s\nwant\n%s", kill, got, want)
+		}
+	}
+	o.ReferenceSubnets = map[string]string{"missing": filepath.Join(dir, "nope.yaml")}
+	if _, err := mustEvolution(t, o).Search(context.Background(), toyEnv(t, space, t.TempDir(), &toyScorer{space: space})); err == nil || !strings.Contains(err.Error(), "searcher.reference_subnets.missing: subnet file") {
+		t.Fatalf("a missing reference file: %v", err)
+	}
+}

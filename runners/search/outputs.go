@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 
 	"github.com/razorgo/razor/config"
 )
@@ -73,6 +75,16 @@ type Report struct {
 	TopK []Candidate `json:"top_k"`
 	// RandomBaseline is absent when random_baseline is 0.
 	RandomBaseline *Baseline `json:"random_baseline,omitempty"`
+	// References are reference_subnets' scores, in name order.
+	References []Reference `json:"references,omitempty"`
+}
+
+// Reference is a scored subnet of reference_subnets.
+type Reference struct {
+	Name string `json:"name"`
+	// Allowed says whether it meets the search's constraint.
+	Allowed bool `json:"allowed"`
+	Candidate
 }
 
 // Baseline summarizes the random subnets' scores.
@@ -97,6 +109,11 @@ type Baseline struct {
 func (r *run) report(top []Candidate) Report {
 	rep := Report{ScoreKey: r.e.opts.ScoreKey, Constraints: r.e.constraint.String(), Seed: r.st.Seed,
 		Epochs: r.st.Epoch, Evaluated: len(r.st.Candidates), Best: top[0], TopK: top}
+	for _, name := range slices.Sorted(maps.Keys(r.refs)) {
+		c := r.st.Candidates[r.seen[r.env.Space.Key(r.refs[name])]]
+		ok, _ := r.e.constraint.Allows(c.Cost)
+		rep.References = append(rep.References, Reference{Name: name, Allowed: ok, Candidate: c})
+	}
 	if len(r.st.Baseline) == 0 {
 		return rep
 	}

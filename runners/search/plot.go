@@ -24,6 +24,7 @@ var (
 	baselineColor  = color.RGBA{R: 240, G: 140, B: 20, A: 255}
 	bestColor      = color.RGBA{R: 210, G: 20, B: 30, A: 255}
 	boundColor     = color.RGBA{R: 90, G: 90, B: 90, A: 255}
+	referenceColor = color.RGBA{R: 30, G: 150, B: 60, A: 255}
 )
 
 // blend mixes a into b by t in [0, 1].
@@ -34,17 +35,20 @@ func blend(a, b color.RGBA, t float64) color.RGBA {
 
 // writePlot draws score against FLOPs (millions) for every candidate of
 // the state, rings around each epoch's top-k (larger and darker for later
-// epochs), triangles for the random baseline, a cross on the best subnet
-// and, for a {flops: N} constraint, its bound; and writes it as a PNG.
-func writePlot(path string, st *State, scoreKey string, constraint *Constraint, bestKey string) error {
+// epochs), triangles for the random baseline, a cross on the best subnet,
+// a square on each reference subnet (named in the legend) and, for a
+// {flops: N} constraint, its bound; and writes it as a PNG.
+func writePlot(path string, st *State, scoreKey string, constraint *Constraint, bestKey string, refs []Reference) error {
 	byKey := map[string]Candidate{}
 	var all, baseline plotter.XYs
 	for _, c := range st.Candidates {
 		byKey[c.Key] = c
 		xy := plotter.XY{X: float64(c.FLOPs) / 1e6, Y: c.Score}
-		if c.Origin == OriginBaseline {
+		switch c.Origin {
+		case OriginBaseline:
 			baseline = append(baseline, xy)
-		} else {
+		case OriginReference:
+		default:
 			all = append(all, xy)
 		}
 	}
@@ -91,6 +95,13 @@ func writePlot(path string, st *State, scoreKey string, constraint *Constraint, 
 		if err := addScatter(p, plotter.XYs{{X: float64(best.FLOPs) / 1e6, Y: best.Score}}, draw.CrossGlyph{}, bestColor, 6, "best subnet"); err != nil {
 			return err
 		}
+	}
+	for _, r := range refs {
+		xy := plotter.XYs{{X: float64(r.FLOPs) / 1e6, Y: r.Score}}
+		if err := addScatter(p, xy, draw.SquareGlyph{}, referenceColor, 4, "reference: "+r.Name); err != nil {
+			return err
+		}
+		all = append(all, xy...)
 	}
 	if bound, ok := constraint.FLOPsBound(); ok && len(all) > 0 {
 		lo, hi := math.Inf(1), math.Inf(-1)

@@ -151,6 +151,8 @@ const (
 	OriginMutation  = "mutation"
 	OriginCrossover = "crossover"
 	OriginBaseline  = "baseline"
+	// OriginReference marks a subnet of reference_subnets.
+	OriginReference = "reference"
 )
 
 // BN modes of the evaluation (see runners.BNPolicy).
