@@ -28,8 +28,9 @@ import (
 //   - search runs Search on CONFIG CHECKPOINT with --work-dir and
 //     --auto-resume; its outputs are best_subnet (best_subnet.yaml) and
 //     report (search_report.json), a row of the searched subnets.
-//   - test runs Test on CONFIG CHECKPOINT with --out; its output is metrics
-//     (metrics.json), a row of the tested models.
+//   - test runs Test on CONFIG CHECKPOINT with --metrics-out; its output is
+//     metrics (metrics.json), a row of the tested models, for a classifier
+//     or a detector alike.
 //   - make_mnist_det runs MakeMNISTDet on the step's args alone (no
 //     config): it makes the digits detection set where --out says, for the
 //     steps after it; regenerating gives the same bytes, so an interrupted
@@ -44,7 +45,7 @@ func PipelineTools() map[string]pipeline.Tool {
 		"make_mnist_det": {Run: MakeMNISTDet, NoConfig: true,
 			Collect: func(string) (map[string]string, error) { return map[string]string{}, nil }},
 		"test": {Run: Test, Checkpoint: true, Outputs: []string{"metrics"},
-			Flags:     func(dir string) []string { return []string{"--out", filepath.Join(dir, "metrics.json")} },
+			Flags:     func(dir string) []string { return []string{"--metrics-out", filepath.Join(dir, "metrics.json")} },
 			Collect:   collectFiles(map[string]string{"metrics": "metrics.json"}),
 			Summarize: TestSummary("metrics")},
 	}

@@ -18,8 +18,9 @@ import (
 	"github.com/razorgo/razor/runners"
 )
 
-// TestResult is the JSON file the test command writes with --out when the
-// model is not a detector (a detector's --out is its COCO results).
+// TestResult is the JSON file the test command writes with --metrics-out,
+// and with --out when the model is not a detector (a detector's --out is
+// its COCO results).
 type TestResult struct {
 	// Config and Checkpoint are the command's two arguments.
 	Config     string `json:"config"`
@@ -43,9 +44,10 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cf.Register(fs)
 	metric := fs.StringSlice("metrics", nil, "the metric to compute (a registered one, such as accuracy); default: the config's evaluation.metric")
 	out := fs.String("out", "", "write results to this JSON file: for a detector, its detections in COCO's results format (a list of {image_id, bbox: [x, y, w, h], score, category_id}, as mmdet's --format-only writes; tools/coco_eval reads it); otherwise, and for a supernet scored over several subnets, {config, checkpoint, metrics}")
+	metricsOut := fs.String("metrics-out", "", "write {config, checkpoint, metrics} to this JSON file, for any model (a pipeline's test step reads it); mmdet's test.py writes this to --work-dir as eval_<time>.json")
 	numSubnets := fs.Int("num-subnets", 0, "for a supernet: how many fixed subnets to average over (default: evaluation.num_subnets, else 5)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: test CONFIG CHECKPOINT [--metrics accuracy] [--out FILE] [--cfg-options KEY=VALUE ...]")
+		fmt.Fprintln(stderr, "usage: test CONFIG CHECKPOINT [--metrics accuracy] [--out FILE] [--metrics-out FILE] [--cfg-options KEY=VALUE ...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(ExpandArgs(args)); err != nil {
@@ -55,9 +57,11 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return fmt.Errorf("expected CONFIG and CHECKPOINT, got %d arguments", fs.NArg())
 	}
-	if *out != "" {
-		if err := checkWritable(*out); err != nil {
-			return err
+	for _, p := range []string{*out, *metricsOut} {
+		if p != "" {
+			if err := checkWritable(p); err != nil {
+				return err
+			}
 		}
 	}
 	cfg, err := cf.Load(fs.Arg(0), stderr)
@@ -145,6 +149,15 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, v := range vals {
 		fmt.Fprintf(stdout, format, v.Name, v.Value)
 		result.Metrics[v.Name] = v.Value
+	}
+	if *metricsOut != "" {
+		b, err := json.MarshalIndent(result, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := config.WriteFileAtomic(*metricsOut, append(b, '\n')); err != nil {
+			return fmt.Errorf("--metrics-out %s: %w", *metricsOut, err)
+		}
 	}
 	if *out == "" {
 		return nil

@@ -89,9 +89,19 @@ evaluation: {metric: bbox}
 	}
 
 	out := filepath.Join(t.TempDir(), "results.bbox.json")
+	metricsOut := filepath.Join(t.TempDir(), "metrics.json")
 	var stdout, stderr bytes.Buffer
-	if err := cli.Test(context.Background(), []string{cfgPath, ckpt, "--out", out}, &stdout, &stderr); err != nil {
+	if err := cli.Test(context.Background(), []string{cfgPath, ckpt, "--out", out, "--metrics-out", metricsOut}, &stdout, &stderr); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	// --metrics-out holds the printed metrics, as a pipeline's test step
+	// reads them, beside the detections of --out.
+	var tr cli.TestResult
+	if err := json.Unmarshal(mustRead(t, metricsOut), &tr); err != nil {
+		t.Fatalf("--metrics-out: %v", err)
+	}
+	if v, ok := tr.Metrics["bbox_mAP"]; !ok || !strings.Contains(stdout.String(), fmt.Sprintf("bbox_mAP: %.4f", v)) {
+		t.Errorf("--metrics-out holds %v; the output says\n%s", tr.Metrics, stdout.String())
 	}
 	if !strings.Contains(stdout.String(), "bbox_mAP: ") {
 		t.Errorf("output lacks bbox_mAP:\n%s", stdout.String())
