@@ -13,6 +13,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -335,4 +336,42 @@ func mean(xs []float64) float64 {
 		s += x
 	}
 	return s / float64(len(xs))
+}
+
+// ReadRun reads every *.log.json of a work dir as one log: a run resumed
+// after a kill writes a new file from where it resumed, so the files are
+// read in name (start time) order and a line logged again at the same
+// mode, epoch and iteration replaces the earlier one.
+func ReadRun(dir string) (*Log, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.log.json"))
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("%s holds no *.log.json", dir)
+	}
+	sort.Strings(paths)
+	type at struct {
+		mode        string
+		epoch, iter int
+	}
+	run := &Log{Path: dir}
+	index := map[at]int{}
+	for _, p := range paths {
+		l, err := Read(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range l.Entries {
+			k := at{e.Mode, e.Epoch, e.Iter}
+			if i, ok := index[k]; ok {
+				run.Entries[i] = e
+				continue
+			}
+			index[k] = len(run.Entries)
+			run.Entries = append(run.Entries, e)
+		}
+		run.EpochLen = max(run.EpochLen, l.EpochLen)
+	}
+	return run, nil
 }

@@ -128,3 +128,32 @@ func TestCalTrainTime(t *testing.T) {
 		t.Fatalf("with outliers: mean %g, want 0.625", tt.MeanIter)
 	}
 }
+
+// A resumed run's logs read as one: the second file repeats the lines
+// after the resume point, which replace the first file's.
+func TestReadRunMergesResumedLogs(t *testing.T) {
+	dir := t.TempDir()
+	first := `{"mode": "train", "epoch": 1, "iter": 10, "loss": 2.0}
+{"mode": "train", "epoch": 1, "iter": 20, "loss": 1.0}
+{"mode": "train", "epoch": 2, "iter": 10, "loss": 9.0}
+`
+	second := `{"mode": "train", "epoch": 2, "iter": 10, "loss": 0.8}
+{"mode": "train", "epoch": 2, "iter": 20, "loss": 0.6}
+`
+	for name, text := range map[string]string{"20261205_100000.log.json": first, "20261205_110000.log.json": second} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := ReadRun(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs, _ := l.Series("loss")
+	if l.EpochLen != 20 || len(xs) != 4 || xs[2].X != 30 || xs[2].Y != 0.8 || xs[3].Y != 0.6 {
+		t.Fatalf("merged loss %v (epoch length %d), want 2, 1, 0.8, 0.6 at 10, 20, 30, 40", xs, l.EpochLen)
+	}
+	if _, err := ReadRun(t.TempDir()); err == nil || !strings.Contains(err.Error(), "holds no *.log.json") {
+		t.Fatalf("an empty dir: %v", err)
+	}
+}

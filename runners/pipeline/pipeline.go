@@ -59,6 +59,16 @@ type Tool struct {
 type Summary struct {
 	Tested   *TestedModel
 	Searched *SearchedSubnet
+	// Figures are pictures of the step (training curves, a search's
+	// plot), linked from results.md.
+	Figures []Figure
+}
+
+// Figure is a picture a step made, with what it shows.
+type Figure struct {
+	Step    string `json:"step"`
+	Caption string `json:"caption"`
+	Path    string `json:"path"`
 }
 
 // Runner runs a pipeline config's steps with Tools, each step in

@@ -23,6 +23,8 @@ type Results struct {
 	Steps    []StepTime       `json:"steps"`
 	Tested   []TestedModel    `json:"tested"`
 	Searched []SearchedSubnet `json:"searched"`
+	// Figures are the steps' pictures, in step order.
+	Figures []Figure `json:"figures"`
 }
 
 // StepTime is how long a step's run took (the run that finished it; a
@@ -82,7 +84,7 @@ type TestedModel struct {
 
 // results gathers what the finished steps' tools summarize, in step order.
 func (p *Runner) results(records []*Record) (*Results, error) {
-	res := &Results{Steps: []StepTime{}, Tested: []TestedModel{}, Searched: []SearchedSubnet{}}
+	res := &Results{Steps: []StepTime{}, Tested: []TestedModel{}, Searched: []SearchedSubnet{}, Figures: []Figure{}}
 	for _, rec := range records {
 		res.Steps = append(res.Steps, StepTime{Step: rec.Step, Tool: rec.Tool, Seconds: rec.Seconds})
 		summarize := p.Tools[rec.Tool].Summarize
@@ -99,6 +101,7 @@ func (p *Runner) results(records []*Record) (*Results, error) {
 		if sum.Searched != nil {
 			res.Searched = append(res.Searched, *sum.Searched)
 		}
+		res.Figures = append(res.Figures, sum.Figures...)
 	}
 	return res, nil
 }
@@ -127,7 +130,11 @@ func SearchSummary(subnet, report string) func(rec *Record) (Summary, error) {
 		for _, r := range rep.References {
 			out.References = append(out.References, SearchReference{Name: r.Name, Score: r.Score, Params: r.Params, FLOPs: r.FLOPs, Allowed: r.Allowed})
 		}
-		return Summary{Searched: out}, nil
+		sum := Summary{Searched: out}
+		if plot := filepath.Join(filepath.Dir(rec.Outputs[report]), search.PlotFile); isFile(plot) {
+			sum.Figures = []Figure{{Step: rec.Step, Caption: "search scores against FLOPs", Path: plot}}
+		}
+		return sum, nil
 	}
 }
 
@@ -141,6 +148,12 @@ func (r *Results) markdown(workDir string) string {
 	if len(r.Searched) > 0 {
 		b.WriteString("\n## Searched subnets against random subnets\n\n")
 		r.searchedTable(&b, workDir)
+	}
+	if len(r.Figures) > 0 {
+		b.WriteString("\n## Pictures\n\n")
+		for _, f := range r.Figures {
+			fmt.Fprintf(&b, "- %s, %s: [%s](%s)\n", f.Step, f.Caption, relTo(workDir, f.Path), relTo(workDir, f.Path))
+		}
 	}
 	return b.String()
 }
@@ -161,14 +174,11 @@ func minSec(s float64) string {
 	return fmt.Sprintf("%d:%02d", t/60, t%60)
 }
 
-// num writes a score or metric: four decimals for a fraction such as a
-// bbox mAP (0.3869), two for a percentage (97.28).
-func num(v float64) string { return numAs(v, v) }
-
-// numAs writes v with the decimals num gives like, so a spread is written
-// as its mean is (97.28 ± 0.19, 0.3869 ± 0.0395).
-func numAs(v, like float64) string {
-	if math.Abs(like) < 1 {
+// num writes a metric or score named key: mmdet's detection metrics
+// (bbox_*) are fractions and get four decimals (0.3869), razor's
+// accuracies are percentages and get two (97.28).
+func num(v float64, key string) string {
+	if strings.HasPrefix(key, "bbox_") {
 		return fmt.Sprintf("%.4f", v)
 	}
 	return fmt.Sprintf("%.2f", v)
@@ -201,7 +211,7 @@ func (r *Results) testedTable(b *strings.Builder, workDir string) {
 		fmt.Fprintf(b, "| %s | %s | %.3f | %.3f |", t.Step, subnet, float64(t.Params)/1e6, float64(t.FLOPs)/1e6)
 		for _, m := range metrics {
 			if v, ok := t.Metrics[m]; ok {
-				fmt.Fprintf(b, " %s |", num(v))
+				fmt.Fprintf(b, " %s |", num(v, m))
 			} else {
 				b.WriteString(" - |")
 			}
@@ -219,13 +229,13 @@ func (r *Results) searchedTable(b *strings.Builder, workDir string) {
 	for _, s := range r.Searched {
 		refs = refs || len(s.References) > 0
 		fmt.Fprintf(b, "| %s | %s | %.3f | %.3f | %s | %s (%s) |", s.Step, relTo(workDir, s.Subnet),
-			float64(s.Params)/1e6, float64(s.FLOPs)/1e6, s.Constraints, num(s.Score), s.ScoreKey)
+			float64(s.Params)/1e6, float64(s.FLOPs)/1e6, s.Constraints, num(s.Score, s.ScoreKey), s.ScoreKey)
 		if s.Random == nil {
 			b.WriteString(" 0 | - | - | - |\n")
 			continue
 		}
-		fmt.Fprintf(b, " %d | %s ± %s | %s / %s | %d of %d |\n", s.Random.Num, num(s.Random.Mean), numAs(s.Random.Std, s.Random.Mean),
-			numAs(s.Random.Min, s.Random.Mean), numAs(s.Random.Max, s.Random.Mean), s.Random.BetterThanBest, s.Random.Num)
+		fmt.Fprintf(b, " %d | %s ± %s | %s / %s | %d of %d |\n", s.Random.Num, num(s.Random.Mean, s.ScoreKey), num(s.Random.Std, s.ScoreKey),
+			num(s.Random.Min, s.ScoreKey), num(s.Random.Max, s.ScoreKey), s.Random.BetterThanBest, s.Random.Num)
 	}
 	if !refs {
 		return
@@ -238,7 +248,7 @@ func (r *Results) searchedTable(b *strings.Builder, workDir string) {
 			if ref.Allowed {
 				meets = "yes"
 			}
-			fmt.Fprintf(b, "| %s | %s | %.3f | %.3f | %s | %s |\n", s.Step, ref.Name, float64(ref.Params)/1e6, float64(ref.FLOPs)/1e6, meets, num(ref.Score))
+			fmt.Fprintf(b, "| %s | %s | %.3f | %.3f | %s | %s |\n", s.Step, ref.Name, float64(ref.Params)/1e6, float64(ref.FLOPs)/1e6, meets, num(ref.Score, s.ScoreKey))
 		}
 	}
 }
@@ -268,4 +278,9 @@ func relTo(dir, path string) string {
 		return path
 	}
 	return rel
+}
+
+func isFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }

@@ -65,6 +65,7 @@ steps:
 			Constraints: "flops < 1e6", Evaluated: 7,
 			Random:     &search.Baseline{Num: 2, Scores: []float64{40, 62}, Mean: 51, Std: 15.556, Min: 40, Max: 62, BetterThanBest: 1},
 			References: []SearchReference{{Name: "published", Score: 0.3869, Params: 2_000_000, FLOPs: 1_100_000}}}},
+		Figures: []Figure{},
 	}
 	js, err := os.ReadFile(filepath.Join(work, "results.json"))
 	if err != nil {
@@ -95,7 +96,7 @@ steps:
 	for _, row := range []string{
 		"| judge | hunt/best_subnet.out | 1.250 | 3.500 | 71.25 | supernet/checkpoint.out |",
 		"| hunt | hunt/best_subnet.out | 1.500 | 0.250 | flops < 1e6 | 50.00 (accuracy_top-1) | 2 | 51.00 ± 15.56 | 40.00 / 62.00 | 1 of 2 |",
-		"| hunt | published | 2.000 | 1.100 | no | 0.3869 |",
+		"| hunt | published | 2.000 | 1.100 | no | 0.39 |",
 		"| supernet | fit | 0:00 |",
 		"| all | | 0:00 |",
 	} {

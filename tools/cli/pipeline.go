@@ -15,16 +15,18 @@ import (
 	"github.com/razorgo/razor/config"
 	"github.com/razorgo/razor/runners"
 	"github.com/razorgo/razor/runners/checkpoint"
+	"github.com/razorgo/razor/runners/logplot"
 	"github.com/razorgo/razor/runners/pipeline"
 	"github.com/razorgo/razor/runners/search"
 )
 
 // PipelineTools are the built-in tools a pipeline step can name: train,
-// search and test.
+// search, test and make_mnist_det.
 //
 //   - train runs Train with --work-dir and --auto-resume; its outputs are
 //     checkpoint (the newest, the end of training once it has finished) and
-//     best_checkpoint (only when evaluation.save_best kept one).
+//     best_checkpoint (only when evaluation.save_best kept one); results.md
+//     links its curves.png (CurvesFile).
 //   - search runs Search on CONFIG CHECKPOINT with --work-dir and
 //     --auto-resume; its outputs are best_subnet (best_subnet.yaml) and
 //     report (search_report.json), a row of the searched subnets.
@@ -38,7 +40,7 @@ import (
 func PipelineTools() map[string]pipeline.Tool {
 	resumable := func(dir string) []string { return []string{"--work-dir", dir, "--auto-resume"} }
 	return map[string]pipeline.Tool{
-		"train": {Run: Train, Flags: resumable, Outputs: []string{"checkpoint", "best_checkpoint"}, Collect: collectTrain},
+		"train": {Run: Train, Flags: resumable, Outputs: []string{"checkpoint", "best_checkpoint"}, Collect: collectTrain, Summarize: trainCurves},
 		"search": {Run: Search, Checkpoint: true, Flags: resumable, Outputs: []string{"best_subnet", "report"},
 			Collect:   collectFiles(map[string]string{"best_subnet": search.BestSubnetFile, "report": search.ReportFile}),
 			Summarize: pipeline.SearchSummary("best_subnet", "report")},
@@ -49,6 +51,25 @@ func PipelineTools() map[string]pipeline.Tool {
 			Collect:   collectFiles(map[string]string{"metrics": "metrics.json"}),
 			Summarize: TestSummary("metrics")},
 	}
+}
+
+// CurvesFile is the picture of a pipeline's training step: its losses and
+// metrics against the iteration, drawn in the step's work dir.
+const CurvesFile = "curves.png"
+
+// trainCurves draws a finished training step's curves (every logged loss
+// and metric, from all its logs, resumed runs included).
+func trainCurves(rec *pipeline.Record) (pipeline.Summary, error) {
+	dir := rec.Outputs["work_dir"]
+	l, err := logplot.ReadRun(dir)
+	if err != nil {
+		return pipeline.Summary{}, fmt.Errorf("training curves: %w", err)
+	}
+	out := filepath.Join(dir, CurvesFile)
+	if err := logplot.PlotCurves([]*logplot.Log{l}, logplot.PlotOptions{Title: rec.Step}, out); err != nil {
+		return pipeline.Summary{}, fmt.Errorf("training curves of %s: %w", dir, err)
+	}
+	return pipeline.Summary{Figures: []pipeline.Figure{{Step: rec.Step, Caption: "training curves (losses and metrics against the iteration)", Path: out}}}, nil
 }
 
 // collectTrain finds a finished training run's checkpoints.

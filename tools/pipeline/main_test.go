@@ -182,6 +182,16 @@ func TestSPOSPipelineSmoke(t *testing.T) {
 			t.Errorf("results.md and the output lack the row %q:\n%s", want, md)
 		}
 	}
+	// Pictures: each training step's curves and the search's plot, drawn
+	// and linked.
+	for _, want := range []string{"supernet/curves.png", "retrain/curves.png", "search/search_scores.png"} {
+		if !strings.Contains(string(md), "("+want+")") {
+			t.Errorf("results.md does not link %s:\n%s", want, md)
+		}
+		if st, err := os.Stat(filepath.Join(work, want)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", want, err)
+		}
+	}
 	if searched.Constraints != "flops < 8.8e6" {
 		t.Errorf("constraint %q, want the MNIST search config's", searched.Constraints)
 	}
