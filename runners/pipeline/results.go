@@ -152,7 +152,7 @@ func (r *Results) markdown(workDir string) string {
 	if len(r.Figures) > 0 {
 		b.WriteString("\n## Pictures\n\n")
 		for _, f := range r.Figures {
-			fmt.Fprintf(&b, "- %s, %s: [%s](%s)\n", f.Step, f.Caption, relTo(workDir, f.Path), relTo(workDir, f.Path))
+			fmt.Fprintf(&b, "%s, %s ([%s](%s)):\n\n![%s](%s)\n\n", f.Step, f.Caption, relTo(workDir, f.Path), relTo(workDir, f.Path), f.Caption, relTo(workDir, f.Path))
 		}
 	}
 	return b.String()

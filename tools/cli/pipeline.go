@@ -33,6 +33,8 @@ import (
 //   - test runs Test on CONFIG CHECKPOINT with --metrics-out; its output is
 //     metrics (metrics.json), a row of the tested models, for a classifier
 //     or a detector alike.
+//   - infer runs Infer on CONFIG CHECKPOINT and the images in args, with
+//     --out-dir: results.md links each image with the detector's boxes.
 //   - make_mnist_det runs MakeMNISTDet on the step's args alone (no
 //     config): it makes the digits detection set where --out says, for the
 //     steps after it; regenerating gives the same bytes, so an interrupted
@@ -44,6 +46,10 @@ func PipelineTools() map[string]pipeline.Tool {
 		"search": {Run: Search, Checkpoint: true, Flags: resumable, Outputs: []string{"best_subnet", "report"},
 			Collect:   collectFiles(map[string]string{"best_subnet": search.BestSubnetFile, "report": search.ReportFile}),
 			Summarize: pipeline.SearchSummary("best_subnet", "report")},
+		"infer": {Run: Infer, Checkpoint: true,
+			Flags:     func(dir string) []string { return []string{"--out-dir", dir} },
+			Collect:   func(string) (map[string]string, error) { return map[string]string{}, nil },
+			Summarize: inferPictures},
 		"make_mnist_det": {Run: MakeMNISTDet, NoConfig: true,
 			Collect: func(string) (map[string]string, error) { return map[string]string{}, nil }},
 		"test": {Run: Test, Checkpoint: true, Outputs: []string{"metrics"},
@@ -70,6 +76,19 @@ func trainCurves(rec *pipeline.Record) (pipeline.Summary, error) {
 		return pipeline.Summary{}, fmt.Errorf("training curves of %s: %w", dir, err)
 	}
 	return pipeline.Summary{Figures: []pipeline.Figure{{Step: rec.Step, Caption: "training curves (losses and metrics against the iteration)", Path: out}}}, nil
+}
+
+// inferPictures links the images an infer step drew.
+func inferPictures(rec *pipeline.Record) (pipeline.Summary, error) {
+	drawn, err := filepath.Glob(filepath.Join(rec.Outputs["work_dir"], "*_result.png"))
+	if err != nil {
+		return pipeline.Summary{}, err
+	}
+	var sum pipeline.Summary
+	for _, p := range drawn {
+		sum.Figures = append(sum.Figures, pipeline.Figure{Step: rec.Step, Caption: "boxes on " + strings.TrimSuffix(filepath.Base(p), "_result.png"), Path: p})
+	}
+	return sum, nil
 }
 
 // collectTrain finds a finished training run's checkpoints.

@@ -18,6 +18,7 @@ import (
 	"github.com/razorgo/razor/models/nn"
 	"github.com/razorgo/razor/registry"
 	"github.com/razorgo/razor/runners/checkpoint"
+	"github.com/razorgo/razor/tools/cli"
 )
 
 // fixedDetector stands for a real detector: it returns the same two
@@ -134,12 +135,12 @@ func TestInferDetector(t *testing.T) {
 	if err := run([]string{cfgPath, ckpt, img, "--out-file", out}, &stdout, &stderr); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
-	var got []shown
+	var got []cli.Shown
 	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
 		t.Fatalf("stdout is not a JSON list of detections: %v\n%s", err, stdout.String())
 	}
 	// The 0.2 detection is under the default --score-thr 0.3.
-	want := shown{Class: "one", Label: 1, Score: 0.9, BBox: [4]float32{10, 20, 40, 44}}
+	want := cli.Shown{Class: "one", Label: 1, Score: 0.9, BBox: [4]float32{10, 20, 40, 44}}
 	if len(got) != 1 || got[0] != want {
 		t.Fatalf("detections %+v, want only %+v", got, want)
 	}
@@ -153,8 +154,8 @@ func TestInferDetector(t *testing.T) {
 	}
 	grey := color.RGBA{128, 128, 128, 255}
 	for _, p := range []image.Point{{10, 30}, {11, 30}, {39, 30}, {25, 43}} {
-		if !is(p.X, p.Y, boxColour) {
-			t.Errorf("pixel %v on the box's edge is %v, want the box colour %v", p, drawn.At(p.X, p.Y), boxColour)
+		if !is(p.X, p.Y, cli.BoxColour) {
+			t.Errorf("pixel %v on the box's edge is %v, want the box colour %v", p, drawn.At(p.X, p.Y), cli.BoxColour)
 		}
 	}
 	for _, p := range []image.Point{{25, 30}, {5, 10}, {45, 30}} {
@@ -182,7 +183,7 @@ func TestInferDetector(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil || len(got) != 2 || got[0].Score < got[1].Score {
 		t.Errorf("--score-thr 0.1: %v %+v, want both detections, best first", err, got)
 	}
-	if drawn = readPNG(t, out); !is(5, 10, boxColour) {
+	if drawn = readPNG(t, out); !is(5, 10, cli.BoxColour) {
 		t.Errorf("--score-thr 0.1: the 0.2 box is not drawn")
 	}
 }
@@ -208,5 +209,46 @@ func TestInferDetectorWithoutClassNames(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// Several images: one model, each drawn into --out-dir as NAME_result.png,
+// one JSON line {image, detections} each; --out-file cannot name them all.
+func TestInferDetectorSeveralImages(t *testing.T) {
+	cfgPath, ckpt, img := detSetup(t, "classes: [zero, one]")
+	other := filepath.Join(t.TempDir(), "other.png")
+	raw, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(other, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "shown")
+	var stdout, stderr bytes.Buffer
+	if err := run([]string{cfgPath, ckpt, img, other, "--out-dir", dir}, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d output lines, want one an image:\n%s", len(lines), stdout.String())
+	}
+	for i, p := range []string{img, other} {
+		var got struct {
+			Image      string
+			Detections []cli.Shown
+		}
+		if err := json.Unmarshal([]byte(lines[i]), &got); err != nil || got.Image != p || len(got.Detections) != 1 {
+			t.Fatalf("line %d: %v %+v", i+1, err, got)
+		}
+		base := filepath.Base(p)
+		drawn := readPNG(t, filepath.Join(dir, strings.TrimSuffix(base, filepath.Ext(base))+"_result.png"))
+		if drawn.Bounds().Dx() != 64 {
+			t.Fatalf("%s drawn at %v", p, drawn.Bounds())
+		}
+	}
+	err = run([]string{cfgPath, ckpt, img, other, "--out-file", filepath.Join(dir, "x.png")}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "--out-file names one picture, and 2 images were given; use --out-dir") {
+		t.Fatalf("--out-file with two images: %v", err)
 	}
 }

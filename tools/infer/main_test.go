@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,10 +18,16 @@ import (
 
 	"github.com/razorgo/razor/mutables"
 	"github.com/razorgo/razor/runners/checkpoint"
+	"github.com/razorgo/razor/tools/cli"
 )
 
 // The PyTorch reference: supernet weights at widen_factor 0.125 with 10
 // classes, and the probabilities of one subnet for a test image.
+// run is the command as main runs it.
+func run(args []string, stdout, stderr io.Writer) error {
+	return cli.Infer(context.Background(), args, stdout, stderr)
+}
+
 const (
 	weights     = "../../algorithms/testdata/shufflenet_w0125.pth"
 	fixture     = "../../algorithms/testdata/shufflenet_forward.json"
@@ -126,7 +134,7 @@ func TestMatchesReference(t *testing.T) {
 	if !strings.Contains(stderr, "not part of this model") {
 		t.Errorf("loading supernet weights into a subnet should note the unused ops; stderr: %q", stderr)
 	}
-	var got prediction
+	var got cli.Prediction
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("%v in %q", err, out)
 	}
@@ -175,7 +183,7 @@ func TestRazorCheckpointWithModelKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got prediction
+	var got cli.Prediction
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatal(err)
 	}

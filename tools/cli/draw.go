@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -11,14 +11,14 @@ import (
 	"golang.org/x/image/math/fixed"
 )
 
-// boxColour is mmdet 2.x show_result's bbox_color and text_color.
-var boxColour = color.RGBA{72, 101, 241, 255}
+// BoxColour is the colour infer draws boxes in: mmdet 2.x show_result's bbox_color and text_color.
+var BoxColour = color.RGBA{72, 101, 241, 255}
 
 // boxThickness is show_result's line thickness in pixels.
 const boxThickness = 2
 
-// shown is one detection as infer reports and draws it.
-type shown struct {
+// Shown is one detection as infer reports and draws it.
+type Shown struct {
 	Class string     `json:"class"`
 	Label int        `json:"label"`
 	Score float32    `json:"score"`
@@ -29,11 +29,11 @@ type shown struct {
 // and labelled "class|score", as mmdet's imshow_det_bboxes draws them: the
 // label on a filled tab above the box's top-left corner (inside the box
 // when the box touches the top edge).
-func drawDetections(img image.Image, dets []shown) *image.RGBA {
+func drawDetections(img image.Image, dets []Shown) *image.RGBA {
 	b := img.Bounds()
 	out := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
 	draw.Draw(out, out.Bounds(), img, b.Min, draw.Src)
-	fill := image.NewUniform(boxColour)
+	fill := image.NewUniform(BoxColour)
 	face := basicfont.Face7x13
 	for _, d := range dets {
 		r := image.Rect(int(d.BBox[0]), int(d.BBox[1]), int(d.BBox[2]), int(d.BBox[3])).Intersect(out.Bounds())
