@@ -114,13 +114,15 @@ func (e *Evolution) Options() EvolutionOptions { return e.opts }
 func (e *Evolution) Constraint() *Constraint { return e.constraint }
 
 // settings are the options a state records: resuming with others would
-// mix two different searches.
+// mix two different searches. reference_subnets is not one of them: the
+// references are scored after the search and shape nothing in it, so a
+// finished search can be resumed with references added to score them.
 func (e *Evolution) settings() (json.RawMessage, error) {
 	o := e.opts
 	return json.Marshal(map[string]any{
 		"candidate_pool_size": o.CandidatePoolSize, "candidate_top_k": o.CandidateTopK, "max_epoch": o.MaxEpoch,
 		"num_mutation": o.NumMutation, "num_crossover": o.NumCrossover, "mutate_prob": o.MutateProb,
-		"constraints": e.constraint.String(), "random_baseline": o.RandomBaseline, "reference_subnets": o.ReferenceSubnets, "metrics": o.Metrics,
+		"constraints": e.constraint.String(), "random_baseline": o.RandomBaseline, "metrics": o.Metrics,
 		"score_key": o.ScoreKey, "bn_mode": o.BNMode, "recalibrate_batches": o.RecalibrateBatches, "eval_split": o.EvalSplit,
 	})
 }

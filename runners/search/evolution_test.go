@@ -608,6 +608,21 @@ func TestEvolutionReferenceSubnets(t *testing.T) {
 			t.Fatalf("kill at %d: resumed search differs:\n%s\nwant\n%s", kill, got, want)
 		}
 	}
+	// References added to a finished search: resuming it scores just them.
+	plain := toyOptions()
+	plainDir := t.TempDir()
+	if _, err := mustEvolution(t, plain).Search(context.Background(), toyEnv(t, space, plainDir, &toyScorer{space: space})); err != nil {
+		t.Fatal(err)
+	}
+	later := &toyScorer{space: space}
+	env := toyEnv(t, space, plainDir, later)
+	env.Resume = readState(t, plainDir)
+	if _, err := mustEvolution(t, o).Search(context.Background(), env); err != nil {
+		t.Fatalf("resuming a finished search with references added: %v", err)
+	}
+	if len(later.scored) != 1 || later.scored[0] != space.Key(allOf("c")) {
+		t.Fatalf("the resumed search scored %v, want only the reference the search had not evaluated", later.scored)
+	}
 	o.ReferenceSubnets = map[string]string{"missing": filepath.Join(dir, "nope.yaml")}
 	if _, err := mustEvolution(t, o).Search(context.Background(), toyEnv(t, space, t.TempDir(), &toyScorer{space: space})); err == nil || !strings.Contains(err.Error(), "searcher.reference_subnets.missing: subnet file") {
 		t.Fatalf("a missing reference file: %v", err)
