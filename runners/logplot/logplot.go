@@ -170,11 +170,27 @@ var palette = []color.RGBA{
 	{R: 214, G: 39, B: 40, A: 255}, {R: 148, G: 103, B: 189, A: 255}, {R: 140, G: 86, B: 75, A: 255},
 }
 
+// mainMetrics are the validation keys drawn by default: the ones a run is
+// judged by (bbox_mAP, as mmdet's plot_curve defaults to; accuracy_top-1),
+// else all of them.
+func mainMetrics(val []string) []string {
+	var out []string
+	for _, k := range val {
+		if k == "bbox_mAP" || k == "accuracy_top-1" {
+			out = append(out, k)
+		}
+	}
+	if len(out) == 0 {
+		return val
+	}
+	return out
+}
+
 // PlotOptions shape PlotCurves' figure.
 type PlotOptions struct {
-	// Keys are the numbers to draw, one panel each; empty: every key the
-	// first log holds (training losses and accuracies, then validation
-	// metrics).
+	// Keys are the numbers to draw, one panel each; empty: every training
+	// number the first log holds (losses, accuracies) and its main
+	// validation metric (bbox_mAP, accuracy_top-1; else every one).
 	Keys []string
 	// Legend names each log's curves; empty: the file names.
 	Legend []string
@@ -195,7 +211,15 @@ func PlotCurves(logs []*Log, o PlotOptions, out string) error {
 	keys := o.Keys
 	if len(keys) == 0 {
 		train, val := logs[0].Keys()
-		keys = append(train, val...)
+		keys = append(train, mainMetrics(val)...)
+	}
+	// Every panel spans the runs' iterations, so a metric logged once
+	// lines up with the losses above it.
+	var xMax float64
+	for _, l := range logs {
+		for _, e := range l.Entries {
+			xMax = math.Max(xMax, l.X(e))
+		}
 	}
 	if len(keys) == 0 {
 		return fmt.Errorf("%s logs no numbers to plot", logs[0].Path)
@@ -205,6 +229,7 @@ func PlotCurves(logs []*Log, o PlotOptions, out string) error {
 		p := plot.New()
 		p.Y.Label.Text = k
 		p.X.Label.Text = "iteration"
+		p.X.Min, p.X.Max = 0, math.Max(xMax, 1)
 		p.Add(plotter.NewGrid())
 		found, metric := false, false
 		for i, l := range logs {

@@ -192,6 +192,11 @@ func (r *Results) testedTable(b *strings.Builder, workDir string) {
 	var metrics []string
 	for _, t := range r.Tested {
 		for m := range t.Metrics {
+			// A detector's recalls stay in results.json; the table keeps
+			// the APs, as mmdet's model-zoo tables do.
+			if strings.HasPrefix(m, "bbox_AR") {
+				continue
+			}
 			if !slices.Contains(metrics, m) {
 				metrics = append(metrics, m)
 			}
