@@ -65,7 +65,7 @@ type Report struct {
 	// Seed seeded the search.
 	Seed uint64 `json:"seed"`
 	// Epochs is the number of search epochs; Evaluated the number of
-	// distinct subnets evaluated (search and baseline).
+	// distinct subnets evaluated (search, baseline and reference subnets).
 	Epochs    int `json:"epochs"`
 	Evaluated int `json:"evaluated"`
 	// Best is the best subnet the search found (its subnet is
