@@ -108,6 +108,7 @@ func Infer(_ context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if res.Detections != nil {
 		// One image prints its list of detections; several print a line
 		// {image, detections} each.
+		classes := classNames(cfg, stderr)
 		for i, p := range images {
 			if i > 0 {
 				if img, meta, err = preprocess(p, pipeline, key); err != nil {
@@ -122,7 +123,7 @@ func Infer(_ context.Context, args []string, stdout, stderr io.Writer) (err erro
 				base := filepath.Base(p)
 				out = filepath.Join(*outDir, strings.TrimSuffix(base, filepath.Ext(base))+"_result.png")
 			}
-			kept, err := detect(cfg, p, res.Detections[0], *scoreThr, out, stderr)
+			kept, err := detect(classes, p, res.Detections[0], *scoreThr, out, stderr)
 			if err != nil {
 				return err
 			}
@@ -210,9 +211,9 @@ func predict(alg algorithms.Algorithm, img *tensor.Dense, meta models.ImageMeta)
 	return models.Predict(alg.Model(), &models.Batch{Images: img, Metas: []models.ImageMeta{meta}})
 }
 
-// detect keeps the detections scoring at least thr, draws them on the
-// original image and writes it as PNG to outFile.
-func detect(cfg *config.Config, imgPath string, dets []models.Detection, thr float64, outFile string, stderr io.Writer) ([]Shown, error) {
+// detect keeps the detections scoring at least thr, names them by classes,
+// draws them on the original image and writes it as PNG to outFile.
+func detect(classes []string, imgPath string, dets []models.Detection, thr float64, outFile string, stderr io.Writer) ([]Shown, error) {
 	if thr < 0 || thr > 1 {
 		return nil, fmt.Errorf("--score-thr %v must be between 0 and 1", thr)
 	}
@@ -225,7 +226,6 @@ func detect(cfg *config.Config, imgPath string, dets []models.Detection, thr flo
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", imgPath, err)
 	}
-	classes := classNames(cfg, stderr)
 	kept := []Shown{}
 	for _, d := range dets {
 		if float64(d.Score) < thr {
