@@ -279,6 +279,7 @@ func (c *Config) applyOverride(kv string, strict bool, rank int) error {
 	if err != nil {
 		return fmt.Errorf("--cfg-options %q: %w", kv, err)
 	}
+	p = Regroup(c.tree, p)
 	_, exists := Lookup(c.tree, p)
 	if !exists {
 		msg := fmt.Sprintf("--cfg-options %s: no config file sets %s; it will be created%s", kv, p, suggestion(p.String(), c.tree))

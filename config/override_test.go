@@ -2,6 +2,7 @@ package config
 
 import (
 	"math"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -136,4 +137,39 @@ func sameValue(a, b any) bool {
 		return true
 	}
 	return reflect.DeepEqual(a, b)
+}
+
+// TestOverrideOfADottedKey sets a mapping's literal dotted key (a pipeline
+// step's cfg_options: {runner.max_epochs: 4}) through the dotted path that
+// spells it, instead of adding a nested key beside it.
+func TestOverrideOfADottedKey(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"p.yaml": `
+steps:
+  - name: a
+    cfg_options:
+      runner.max_epochs: 4
+      lr_config.step: [3]
+      evaluation: {interval: 4}
+`})
+	c, err := Load(filepath.Join(dir, "p.yaml"), Options{Strict: true, Overrides: []string{
+		"steps.0.cfg_options.runner.max_epochs=2", "steps[0].cfg_options.lr_config.step=[1]", "steps.0.cfg_options.evaluation.interval=2",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts map[string]any
+	if err := c.Decode("steps.0.cfg_options", &opts); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"runner.max_epochs": 2, "lr_config.step": []any{1}, "evaluation": map[string]any{"interval": 2}}
+	if !reflect.DeepEqual(opts, want) {
+		t.Errorf("cfg_options %#v, want %#v", opts, want)
+	}
+	if len(c.Warnings) != 0 {
+		t.Errorf("warnings %v for keys the file sets", c.Warnings)
+	}
+	// A path that leaves the tree keeps its own spelling.
+	if got := Regroup(c.tree, Path{"steps", "0", "cfg_options", "runner", "seed"}); !reflect.DeepEqual(got, Path{"steps", "0", "cfg_options", "runner", "seed"}) {
+		t.Errorf("Regroup of a new key: %v", got)
+	}
 }

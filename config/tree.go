@@ -105,6 +105,48 @@ func Lookup(tree any, path Path) (any, bool) {
 	return cur, true
 }
 
+// Regroup rewrites path so that elements naming a literal dotted key of a
+// mapping become that one key: a pipeline step's `cfg_options:
+// {runner.max_epochs: 4}` is a mapping with the key "runner.max_epochs", and
+// the override `steps.2.cfg_options.runner.max_epochs=2` means that key, not
+// a new nested runner.max_epochs beside it. At each mapping the longest run
+// of elements that is one of its keys wins; the rest of a path that leaves
+// the tree is kept as it is.
+func Regroup(tree any, path Path) Path {
+	out := make(Path, 0, len(path))
+	cur := tree
+	for i := 0; i < len(path); {
+		switch c := cur.(type) {
+		case map[string]any:
+			j := len(path)
+			for ; j > i+1; j-- {
+				if _, ok := c[strings.Join(path[i:j], ".")]; ok {
+					break
+				}
+			}
+			key := strings.Join(path[i:j], ".")
+			v, ok := c[key]
+			out = append(out, key)
+			i = j
+			if !ok {
+				return append(out, path[i:]...)
+			}
+			cur = v
+		case []any:
+			idx, ok := isIndex(path[i])
+			out = append(out, path[i])
+			i++
+			if !ok || idx >= len(c) {
+				return append(out, path[i:]...)
+			}
+			cur = c[idx]
+		default:
+			return append(out, path[i:]...)
+		}
+	}
+	return out
+}
+
 // DeepCopy returns a copy of a tree that shares no mappings or lists with it.
 func DeepCopy(v any) any {
 	switch t := v.(type) {

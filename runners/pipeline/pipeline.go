@@ -59,6 +59,9 @@ type Tool struct {
 type Summary struct {
 	Tested   *TestedModel
 	Searched *SearchedSubnet
+	// Metric is the step's headline number in the steps table; nil takes
+	// Tested's main metric or Searched's score.
+	Metric *StepMetric
 	// Figures are pictures of the step (training curves, a search's
 	// plot), linked from results.md.
 	Figures []Figure

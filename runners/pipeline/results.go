@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -33,6 +34,33 @@ type StepTime struct {
 	Step    string  `json:"step"`
 	Tool    string  `json:"tool"`
 	Seconds float64 `json:"seconds"`
+	// Metric is the step's headline number, when its tool gives one.
+	Metric *StepMetric `json:"metric,omitempty"`
+}
+
+// StepMetric is the number a step is judged by: a training run's last
+// evaluation, a search's best score, a test's main metric.
+type StepMetric struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	// Std is the spread over the subnets a supernet was evaluated on; nil
+	// for one model.
+	Std *float64 `json:"std,omitempty"`
+	// Note says what the value is when its name does not (the best of a
+	// search's subnets).
+	Note string `json:"note,omitempty"`
+}
+
+// String writes the metric as the steps table shows it.
+func (m *StepMetric) String() string {
+	s := m.Name + " " + num(m.Value, m.Name)
+	if m.Std != nil {
+		s += " ± " + num(*m.Std, m.Name)
+	}
+	if m.Note != "" {
+		s += " (" + m.Note + ")"
+	}
+	return s
 }
 
 // SearchedSubnet is a search step's best subnet, scored on the trained
@@ -76,25 +104,48 @@ type TestedModel struct {
 	Subnet     string `json:"subnet"`
 	Checkpoint string `json:"checkpoint"`
 	// Params and FLOPs are counted over the algorithm's scope, as get_flops
-	// counts them.
-	Params  int64              `json:"params"`
-	FLOPs   int64              `json:"flops"`
+	// counts them, at Shape (C, H, W); Scope says what that scope holds.
+	Params int64  `json:"params"`
+	FLOPs  int64  `json:"flops"`
+	Scope  string `json:"scope,omitempty"`
+	Shape  []int  `json:"shape,omitempty"`
+	// Model is the count over the whole model (get_flops --scope model)
+	// when the algorithm's scope is narrower (DetNAS counts the backbone
+	// without BN); nil when the two are the same.
+	Model   *Cost              `json:"model,omitempty"`
 	Metrics map[string]float64 `json:"metrics"`
+}
+
+// Cost is a model's params and FLOPs over a scope.
+type Cost struct {
+	Params int64  `json:"params"`
+	FLOPs  int64  `json:"flops"`
+	Scope  string `json:"scope"`
 }
 
 // results gathers what the finished steps' tools summarize, in step order.
 func (p *Runner) results(records []*Record) (*Results, error) {
 	res := &Results{Steps: []StepTime{}, Tested: []TestedModel{}, Searched: []SearchedSubnet{}, Figures: []Figure{}}
 	for _, rec := range records {
-		res.Steps = append(res.Steps, StepTime{Step: rec.Step, Tool: rec.Tool, Seconds: rec.Seconds})
+		st := StepTime{Step: rec.Step, Tool: rec.Tool, Seconds: rec.Seconds}
 		summarize := p.Tools[rec.Tool].Summarize
 		if summarize == nil {
+			res.Steps = append(res.Steps, st)
 			continue
 		}
 		sum, err := summarize(rec)
 		if err != nil {
 			return nil, fmt.Errorf("results of step %s: %w", rec.Step, err)
 		}
+		st.Metric = sum.Metric
+		if st.Metric == nil && sum.Tested != nil {
+			st.Metric = mainMetric(sum.Tested.Metrics)
+		}
+		if st.Metric == nil && sum.Searched != nil {
+			st.Metric = &StepMetric{Name: sum.Searched.ScoreKey, Value: sum.Searched.Score,
+				Note: fmt.Sprintf("best of %d subnets", sum.Searched.Evaluated)}
+		}
+		res.Steps = append(res.Steps, st)
 		if sum.Tested != nil {
 			res.Tested = append(res.Tested, *sum.Tested)
 		}
@@ -105,6 +156,39 @@ func (p *Runner) results(records []*Record) (*Results, error) {
 	}
 	return res, nil
 }
+
+// MainMetrics are the metrics a model is judged by, first found first:
+// COCO bbox mAP for a detector, top-1 accuracy for a classifier.
+var MainMetrics = []string{"bbox_mAP", "accuracy_top-1"}
+
+// mainMetric picks the headline of metrics: the first of MainMetrics it
+// holds (with its "_std" spread when a supernet was averaged over
+// subnets), else the first by name; nil for no metrics.
+func mainMetric(metrics map[string]float64) *StepMetric {
+	if len(metrics) == 0 {
+		return nil
+	}
+	name := ""
+	for _, k := range MainMetrics {
+		if _, ok := metrics[k]; ok {
+			name = k
+			break
+		}
+	}
+	if name == "" {
+		keys := slices.Sorted(maps.Keys(metrics))
+		name = keys[0]
+	}
+	m := &StepMetric{Name: name, Value: metrics[name]}
+	if std, ok := metrics[name+"_std"]; ok {
+		m.Std = &std
+	}
+	return m
+}
+
+// MainMetric is mainMetric for a tool's Summarize: the headline of a
+// training run's last evaluation, say.
+func MainMetric(metrics map[string]float64) *StepMetric { return mainMetric(metrics) }
 
 // SearchSummary is the Summarize of a tool whose outputs named subnet and
 // report are a search's best_subnet.yaml and search_report.json, as
@@ -159,13 +243,17 @@ func (r *Results) markdown(workDir string) string {
 }
 
 func (r *Results) stepsTable(b *strings.Builder) {
-	b.WriteString("## Steps\n\n| Step | Tool | Time (min:s) |\n|---|---|---:|\n")
+	b.WriteString("## Steps\n\n| Step | Tool | Time (min:s) | Metric |\n|---|---|---:|---|\n")
 	var total float64
 	for _, s := range r.Steps {
-		fmt.Fprintf(b, "| %s | %s | %s |\n", s.Step, s.Tool, minSec(s.Seconds))
+		metric := "-"
+		if s.Metric != nil {
+			metric = s.Metric.String()
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", s.Step, s.Tool, minSec(s.Seconds), metric)
 		total += s.Seconds
 	}
-	fmt.Fprintf(b, "| all | | %s |\n", minSec(total))
+	fmt.Fprintf(b, "| all | | %s | |\n", minSec(total))
 }
 
 // minSec writes seconds as m:ss.
@@ -203,17 +291,33 @@ func (r *Results) testedTable(b *strings.Builder, workDir string) {
 		}
 	}
 	slices.Sort(metrics)
+	model := slices.ContainsFunc(r.Tested, func(t TestedModel) bool { return t.Model != nil })
 	b.WriteString("| Step | Subnet | Params (M) | FLOPs (M) |")
+	if model {
+		b.WriteString(" Model params (M) | Model FLOPs (G) |")
+	}
 	for _, m := range metrics {
 		b.WriteString(" " + m + " |")
 	}
-	b.WriteString(" Checkpoint |\n|---|---|---:|---:|" + strings.Repeat("---:|", len(metrics)) + "---|\n")
+	b.WriteString(" Checkpoint |\n|---|---|---:|---:|")
+	if model {
+		b.WriteString("---:|---:|")
+	}
+	b.WriteString(strings.Repeat("---:|", len(metrics)) + "---|\n")
+	var scopes []string
 	for _, t := range r.Tested {
 		subnet := "supernet"
 		if t.Subnet != "" {
 			subnet = relTo(workDir, t.Subnet)
 		}
 		fmt.Fprintf(b, "| %s | %s | %.3f | %.3f |", t.Step, subnet, float64(t.Params)/1e6, float64(t.FLOPs)/1e6)
+		if model {
+			if t.Model != nil {
+				fmt.Fprintf(b, " %.3f | %.3f |", float64(t.Model.Params)/1e6, float64(t.Model.FLOPs)/1e9)
+			} else {
+				b.WriteString(" - | - |")
+			}
+		}
 		for _, m := range metrics {
 			if v, ok := t.Metrics[m]; ok {
 				fmt.Fprintf(b, " %s |", num(v, m))
@@ -222,7 +326,29 @@ func (r *Results) testedTable(b *strings.Builder, workDir string) {
 			}
 		}
 		fmt.Fprintf(b, " %s |\n", relTo(workDir, t.Checkpoint))
+		if t.Scope != "" {
+			s := fmt.Sprintf("%s: params and FLOPs over %s, at input %s", t.Step, t.Scope, shapeString(t.Shape))
+			if t.Model != nil {
+				s += fmt.Sprintf("; model params and FLOPs over %s", t.Model.Scope)
+			}
+			scopes = append(scopes, s+".")
+		}
 	}
+	if len(scopes) > 0 {
+		b.WriteString("\n")
+		for _, s := range scopes {
+			b.WriteString(s + "\n")
+		}
+	}
+}
+
+// shapeString writes a (C, H, W) shape as 3x256x256.
+func shapeString(shape []int) string {
+	parts := make([]string, len(shape))
+	for i, d := range shape {
+		parts[i] = fmt.Sprint(d)
+	}
+	return strings.Join(parts, "x")
 }
 
 // searchedTable compares each search's best subnet with its random ones:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/mutables"
 	"github.com/razorgo/razor/runners"
 	"github.com/razorgo/razor/runners/checkpoint"
 	"github.com/razorgo/razor/runners/logplot"
@@ -75,7 +76,15 @@ func trainCurves(rec *pipeline.Record) (pipeline.Summary, error) {
 	if err := logplot.PlotCurves([]*logplot.Log{l}, logplot.PlotOptions{Title: rec.Step}, out); err != nil {
 		return pipeline.Summary{}, fmt.Errorf("training curves of %s: %w", dir, err)
 	}
-	return pipeline.Summary{Figures: []pipeline.Figure{{Step: rec.Step, Caption: "training curves (losses and metrics against the iteration)", Path: out}}}, nil
+	sum := pipeline.Summary{Figures: []pipeline.Figure{{Step: rec.Step, Caption: "training curves (losses and metrics against the iteration)", Path: out}}}
+	// The steps table shows the run's last evaluation.
+	for i := len(l.Entries) - 1; i >= 0; i-- {
+		if e := l.Entries[i]; e.Mode == "val" {
+			sum.Metric = pipeline.MainMetric(e.Values)
+			break
+		}
+	}
+	return sum, nil
 }
 
 // inferPictures links the images an infer step drew.
@@ -205,9 +214,23 @@ func TestSummary(metrics string) func(rec *pipeline.Record) (pipeline.Summary, e
 		if err != nil {
 			return pipeline.Summary{}, fmt.Errorf("counting FLOPs of config %s: %w", rec.Config, err)
 		}
-		subnet, _ := cfg.String("algorithm.mutable_cfg", "")
-		return pipeline.Summary{Tested: &pipeline.TestedModel{Step: rec.Step, Subnet: subnet, Checkpoint: rec.Checkpoint,
-			Params: c.Params, FLOPs: c.FLOPs, Metrics: tr.Metrics}}, nil
+		tested := &pipeline.TestedModel{Step: rec.Step, Checkpoint: rec.Checkpoint,
+			Params: c.Params, FLOPs: c.FLOPs, Scope: c.Scope, Shape: c.Shape, Metrics: tr.Metrics}
+		tested.Subnet, _ = cfg.String("algorithm.mutable_cfg", "")
+		// A narrower scope than the whole model (DetNAS's backbone) gets
+		// the whole model's count beside it, as get_flops --scope model.
+		if sc, ok := oneShot.(interface {
+			ComplexityIn(algorithms.Scope, mutables.Subnet, []int) (*algorithms.Complexity, error)
+		}); ok {
+			m, err := sc.ComplexityIn(algorithms.Scope{}, nil, nil)
+			if err != nil {
+				return pipeline.Summary{}, fmt.Errorf("counting the whole model's FLOPs of config %s: %w", rec.Config, err)
+			}
+			if m.Scope != c.Scope {
+				tested.Model = &pipeline.Cost{Params: m.Params, FLOPs: m.FLOPs, Scope: m.Scope}
+			}
+		}
+		return pipeline.Summary{Tested: tested}, nil
 	}
 }
 
