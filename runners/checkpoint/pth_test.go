@@ -2,9 +2,12 @@ package checkpoint
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"gorgonia.org/tensor"
 )
@@ -163,5 +166,45 @@ func TestReadPthParameter(t *testing.T) {
 	w := p.StateDict["w"]
 	if w == nil || len(p.StateDict) != 1 || w.Float32s()[0] != 1.5 || w.Float32s()[1] != -2 {
 		t.Errorf("state dict = %v", p.StateDict)
+	}
+}
+
+// TestReadPthTruncatedOrEmpty reads every truncation of the fixtures, an
+// empty file and files of zeros: each is one error naming the file, never
+// a hang (a 0-byte file once made the legacy reader spin at end of file).
+func TestReadPthTruncatedOrEmpty(t *testing.T) {
+	dir := t.TempDir()
+	type input struct {
+		name string
+		data []byte
+	}
+	inputs := []input{{"empty", nil}, {"zeros", make([]byte, 4096)}, {"one zero", []byte{0}}, {"text", []byte("state_dict")}}
+	for _, f := range []string{"bare_legacy.pth", "mmcv_legacy.pth", "bare_zip.pth", "mmcv_zip.pth"} {
+		b, err := os.ReadFile(filepath.Join("testdata", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := 0; n < len(b); n += 1 + n/8 {
+			inputs = append(inputs, input{fmt.Sprintf("%s[:%d]", f, n), b[:n]})
+		}
+	}
+	for i, in := range inputs {
+		p := filepath.Join(dir, fmt.Sprintf("%d.pth", i))
+		if err := os.WriteFile(p, in.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := ReadPth(p)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), p) {
+				t.Errorf("%s: error %v, want one naming %s", in.name, err, p)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: ReadPth still running after 10 s", in.name)
+		}
 	}
 }
