@@ -373,6 +373,25 @@ func TestLoadErrors(t *testing.T) {
 			main:    "m.yaml",
 			wantAll: []string{"a: expression ${ 1 + }"},
 		},
+		{
+			name:    "unterminated expression",
+			files:   map[string]string{"m.yaml": "a: 1\nx: ${ a + 2\n"},
+			main:    "m.yaml",
+			wantAll: []string{"m.yaml", `x: "${ a + 2" opens an expression with ${ that no } closes`},
+		},
+		{
+			name:    "expression inside a longer string",
+			files:   map[string]string{"m.yaml": "a: w\nd: {dir: 'dir/${ a }'}\n"},
+			main:    "m.yaml",
+			wantAll: []string{"m.yaml", `d.dir: "dir/${ a }" has an expression inside a longer string`, "${ 'dir/' + name }"},
+		},
+		{
+			name:      "expression inside a longer override",
+			files:     map[string]string{"m.yaml": "a: w\nb: x\n"},
+			main:      "m.yaml",
+			overrides: []string{"b=pre${ a }"},
+			wantAll:   []string{"m.yaml", `b: "pre${ a }" has an expression inside a longer string`},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

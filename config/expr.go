@@ -29,6 +29,25 @@ func IsExpression(v any) (string, bool) {
 	return strings.TrimSpace(m[1]), true
 }
 
+// misplacedExpression explains a string value that holds "${" without
+// being one whole `${ EXPR }` value: an unterminated expression, or one
+// inside a longer string, which would otherwise stay a literal string
+// without a word.
+func misplacedExpression(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return nil
+	}
+	i := strings.Index(s, "${")
+	if i < 0 {
+		return nil
+	}
+	if !strings.Contains(s[i:], "}") {
+		return fmt.Errorf("%q opens an expression with ${ that no } closes; write ${ EXPR }", s)
+	}
+	return fmt.Errorf("%q has an expression inside a longer string; an expression must be the whole value: write the string as one, such as ${ 'dir/' + name }", s)
+}
+
 // pendingExpr is one `${ ... }` value waiting to be evaluated.
 type pendingExpr struct {
 	path Path
@@ -42,6 +61,7 @@ type pendingExpr struct {
 // that refers to it.
 func (c *Config) evalExpressions() error {
 	var pending []*pendingExpr
+	var misplaced error
 	var collect func(v any, p Path)
 	collect = func(v any, p Path) {
 		switch t := v.(type) {
@@ -56,10 +76,15 @@ func (c *Config) evalExpressions() error {
 		default:
 			if code, ok := IsExpression(v); ok {
 				pending = append(pending, &pendingExpr{path: p, code: code})
+			} else if err := misplacedExpression(v); err != nil && misplaced == nil {
+				misplaced = fmt.Errorf("%s: %w", p, err)
 			}
 		}
 	}
 	collect(c.tree, nil)
+	if misplaced != nil {
+		return misplaced
+	}
 	if len(pending) == 0 {
 		return nil
 	}
