@@ -21,6 +21,10 @@ const analyzeUsage = `usage: analyze_logs plot_curve LOG.json [LOG.json ...] [--
 // names some), one panel a key and one curve a log; cal_train_time prints
 // each log's mean step time and its slowest and fastest epochs.
 func AnalyzeLogs(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprintln(stdout, analyzeUsage)
+		return nil
+	}
 	if len(args) == 0 || (args[0] != "plot_curve" && args[0] != "cal_train_time") {
 		fmt.Fprintln(stderr, analyzeUsage)
 		if len(args) == 0 {

@@ -1,6 +1,10 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -102,5 +106,27 @@ func TestRunFlagErrors(t *testing.T) {
 	r, fs := parse(t, p, "--strict-overrides", "--cfg-options", "optimizer.lrr=1")
 	if _, err := r.Load(fs.Arg(0), os.Stderr); err == nil || !strings.Contains(err.Error(), `did you mean "optimizer.lr"`) {
 		t.Errorf("strict: %v", err)
+	}
+}
+
+// TestHelpExitsZero: -h prints the usage and exits 0 for every command
+// (it used to exit 1 with "pflag: help requested").
+func TestHelpExitsZero(t *testing.T) {
+	for name, run := range map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"train": Train, "test": Test, "search": Search, "infer": Infer, "pipeline": Pipeline,
+		"analyze_logs": AnalyzeLogs, "make_mnist_det": MakeMNISTDet,
+	} {
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"-h"}, &out, &out)
+		if code := ExitCode(name, err, &out); code != 0 {
+			t.Errorf("%s -h: exit status %d, %v", name, code, err)
+		}
+		if !strings.Contains(out.String(), "usage") && !strings.Contains(out.String(), "Usage") {
+			t.Errorf("%s -h printed no usage:\n%s", name, out.String())
+		}
+	}
+	var out bytes.Buffer
+	if code := ExitCode("train", errors.New("config x.yaml: no such file"), &out); code != 1 || out.String() != "train: config x.yaml: no such file\n" {
+		t.Errorf("an error: exit status %d, printed %q", code, out.String())
 	}
 }

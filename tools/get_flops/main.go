@@ -38,10 +38,7 @@ import (
 const usage = "usage: get_flops CONFIG [--shape H W] [--scope algorithm|backbone|model] [--cfg-options KEY=VALUE ...] [--per-layer] [--json]"
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "get_flops:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.ExitCode("get_flops", run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 }
 
 // scoped is an algorithm that counts over a scope other than its own (every

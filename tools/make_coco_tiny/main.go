@@ -15,6 +15,8 @@
 package main
 
 import (
+	"github.com/razorgo/razor/tools/cli"
+
 	"errors"
 	"fmt"
 	"io"
@@ -26,10 +28,7 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "make_coco_tiny:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.ExitCode("make_coco_tiny", run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 }
 
 const usage = "usage: make_coco_tiny --out DIR [--train N] [--val M] [--min-side A] [--max-side B] [--max-boxes K] [--seed S]"

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/razorgo/razor/runners/logplot"
+	"github.com/razorgo/razor/runners/pipeline"
+	"github.com/razorgo/razor/tools/cli"
+)
+
+const detnasPipeline = "../../configs/nas/detnas/detnas_pipeline_mnist.yaml"
+
+// childArgs is the environment variable that makes the test binary run
+// the pipeline command with the JSON argument list it holds, so a test can
+// kill a real pipeline process.
+const childArgs = "RAZOR_TEST_PIPELINE_ARGS"
+
+func TestMain(m *testing.M) {
+	if js := os.Getenv(childArgs); js != "" {
+		var args []string
+		if err := json.Unmarshal([]byte(js), &args); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		if err := cli.Pipeline(context.Background(), args, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "pipeline:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// detnasToyArgs shrink the shipped DetNAS pipeline to seconds, every step
+// kept: a 12-image detection set at 64x64 (6 validation and 6 held-out
+// search images), 64 training and 40 test digits, 4 iterations per
+// classifier, 2 epochs per detector, and a 2-epoch search over 3
+// candidates with 2 random subnets beside it.
+func detnasToyArgs(work, det, digits string) []string {
+	args := []string{detnasPipeline, "--work-dir", work, "--cfg-options",
+		fmt.Sprintf("steps.0.args=[--out,%s,--train,12,--val,6,--search,6,--size,64]", det)}
+	step := func(i int, kvs ...string) {
+		for _, kv := range kvs {
+			args = append(args, fmt.Sprintf("steps.%d.cfg_options.%s", i, kv))
+		}
+	}
+	for _, i := range []int{1, 4} { // the classifiers
+		step(i, "data.train.data_prefix="+digits, "data.val.data_prefix="+digits, "data.test.data_prefix="+digits, "data.samples_per_gpu=8",
+			"runner.max_iters=4", "evaluation.interval=4", "evaluation.recalibrate_batches=2", "checkpoint_config.interval=2", "log_config.interval=1")
+	}
+	step(1, "evaluation.num_subnets=2")
+	for _, i := range []int{2, 3, 5, 6, 7} { // the detection steps
+		step(i, "data_root="+det+"/", "img_scale=[64,64]")
+	}
+	for _, i := range []int{2, 5} { // the detectors
+		step(i, "runner.max_epochs=2", "lr_config.step=[1]", "lr_config.warmup_iters=2", "evaluation.interval=2", "evaluation.recalibrate_batches=2",
+			"checkpoint_config.interval=1", "log_config.interval=1")
+	}
+	step(2, "evaluation.num_subnets=2")
+	step(3, "searcher.candidate_pool_size=3", "searcher.candidate_top_k=2", "searcher.max_epoch=2", "searcher.num_mutation=1",
+		"searcher.num_crossover=1", "searcher.recalibrate_batches=2", "searcher.random_baseline=2")
+	return append(args, fmt.Sprintf("steps.7.args=[%s/val/000001.png]", det))
+}
+
+// runChild starts the pipeline command in a process of its own, its
+// output to log.
+func runChild(t *testing.T, args []string, log *bytes.Buffer) *exec.Cmd {
+	t.Helper()
+	js, err := json.Marshal(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childArgs+"="+string(js))
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+// timeCells are the steps table's time cells, which differ between runs.
+var timeCells = regexp.MustCompile(`\| \d+:\d\d \|`)
+
+// pipelineOutcome is what a finished pipeline must give whatever its
+// interruptions: results.json without the step times, results.md without
+// the time column, each training step's logged numbers at every iteration
+// (times and memory left out), and the search's report.
+type pipelineOutcome struct {
+	results  pipeline.Results
+	md       string
+	trainLog map[string][]logplot.Entry
+	report   string
+}
+
+func readOutcome(t *testing.T, work string) pipelineOutcome {
+	t.Helper()
+	var o pipelineOutcome
+	js, err := os.ReadFile(filepath.Join(work, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(js, &o.results); err != nil {
+		t.Fatal(err)
+	}
+	for i := range o.results.Steps {
+		o.results.Steps[i].Seconds = 0
+	}
+	md, err := os.ReadFile(filepath.Join(work, "results.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.md = timeCells.ReplaceAllString(string(md), "| - |")
+	o.trainLog = map[string][]logplot.Entry{}
+	for _, s := range []string{"supernet_cls", "supernet_det", "subnet_cls", "subnet_det"} {
+		l, err := logplot.ReadRun(filepath.Join(work, s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range l.Entries {
+			for _, k := range []string{"time", "data_time", "memory", "eta"} {
+				delete(e.Values, k)
+			}
+		}
+		o.trainLog[s] = l.Entries
+	}
+	rep, err := os.ReadFile(filepath.Join(work, "search", "search_report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.report = string(rep)
+	return o
+}
+
+// TestDetNASPipelineKilledAnywhere runs the shipped DetNAS pipeline at toy
+// scale once without a break, then again in a fresh work dir killed with
+// SIGKILL at random moments and started again each time, as a user would:
+// the interrupted run must end with the same results, the same logged
+// losses at every iteration of every training step and the same search.
+func TestDetNASPipelineKilledAnywhere(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the DetNAS pipeline about four times over")
+	}
+	digits := tinyMNIST(t, 64, 40)
+	root := t.TempDir()
+
+	var log bytes.Buffer
+	refWork := filepath.Join(root, "ref")
+	start := time.Now()
+	if err := runChild(t, detnasToyArgs(refWork, filepath.Join(root, "ref_det"), digits), &log).Wait(); err != nil {
+		t.Fatalf("uninterrupted run: %v\n%s", err, log.String())
+	}
+	whole := time.Since(start)
+	ref := readOutcome(t, refWork)
+	if len(ref.results.Steps) != 8 || len(ref.results.Tested) != 1 || len(ref.results.Searched) != 1 {
+		t.Fatalf("the uninterrupted run's results: %+v", ref.results)
+	}
+
+	work := filepath.Join(root, "killed")
+	args := detnasToyArgs(work, filepath.Join(root, "killed_det"), digits)
+	// The kills land at a random moment within the first half of an
+	// uninterrupted run's time, so the run moves on between kills and
+	// they fall in different steps.
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	var kills []string
+	for range 6 {
+		log.Reset()
+		cmd := runChild(t, args, &log)
+		after := time.Duration(float64(whole) * (0.05 + 0.45*rng.Float64()))
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("run ended before its kill: %v\n%s", err, log.String())
+			}
+		case <-time.After(after):
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			<-done
+			kills = append(kills, fmt.Sprintf("%.1fs: %s", after.Seconds(), lastStepLine(log.String())))
+			continue
+		}
+		break
+	}
+	log.Reset()
+	if err := runChild(t, args, &log).Wait(); err != nil {
+		t.Fatalf("run after the kills (%s): %v\n%s", strings.Join(kills, "; "), err, log.String())
+	}
+	t.Logf("killed %d times (uninterrupted run %.1fs), at: %s", len(kills), whole.Seconds(), strings.Join(kills, "; "))
+	if len(kills) < 2 {
+		t.Errorf("only %d kills landed before the run finished", len(kills))
+	}
+
+	got := readOutcome(t, work)
+	// The two runs' paths differ only in the work dir's and data's names.
+	got.md = strings.ReplaceAll(got.md, "killed", "ref")
+	if got.md != ref.md {
+		t.Errorf("results.md after the kills:\n%s\nuninterrupted:\n%s", got.md, ref.md)
+	}
+	for s, entries := range ref.trainLog {
+		if !reflect.DeepEqual(got.trainLog[s], entries) {
+			t.Errorf("step %s logged other numbers after the kills:\n%v\nuninterrupted:\n%v", s, got.trainLog[s], entries)
+		}
+	}
+	if got.report != strings.ReplaceAll(ref.report, "ref", "killed") && strings.ReplaceAll(got.report, "killed", "ref") != ref.report {
+		t.Errorf("search report after the kills:\n%s\nuninterrupted:\n%s", got.report, ref.report)
+	}
+	gotJS, _ := json.Marshal(got.results)
+	refJS, _ := json.Marshal(ref.results)
+	if strings.ReplaceAll(string(gotJS), "killed", "ref") != string(refJS) {
+		t.Errorf("results.json after the kills:\n%s\nuninterrupted:\n%s", gotJS, refJS)
+	}
+}
+
+// lastStepLine is the last "== step" line of a pipeline's output: where a
+// kill landed.
+func lastStepLine(out string) string {
+	last := "before the first step"
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "== ") {
+			last = strings.TrimPrefix(l, "== ")
+		}
+	}
+	return last
+}
