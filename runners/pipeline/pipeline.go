@@ -52,6 +52,16 @@ type Tool struct {
 	// of the results; nil for a tool that adds none (train). A tool whose
 	// outputs are a search's uses SearchSummary.
 	Summarize func(rec *Record) (Summary, error)
+	// Fingerprint reads the step's CONFIG with its overrides as the
+	// command will, and returns a digest of the result (bases and
+	// expressions included), or the error the command would stop at. The
+	// pipeline calls it on every step before anything runs (references to
+	// earlier steps' outputs standing in as written), so that a missing
+	// file or a bad override stops the pipeline at once, and records the
+	// digest, so that a finished step whose config file was edited since
+	// is not skipped silently. nil skips both (a tool whose config is not
+	// a razor config).
+	Fingerprint func(config string, options []string) (string, error)
 }
 
 // Summary is one finished step's share of the results: a tested model, a
@@ -92,6 +102,9 @@ func (p *Runner) Run(ctx context.Context, cfg *config.Config) (*Results, error) 
 	if err != nil {
 		return nil, err
 	}
+	if err := p.checkConfigs(steps); err != nil {
+		return nil, err
+	}
 	if err := cfg.WriteFile(filepath.Join(p.WorkDir, filepath.Base(strings.TrimSuffix(cfg.File, filepath.Ext(cfg.File)))+".yaml")); err != nil {
 		return nil, err
 	}
@@ -112,6 +125,9 @@ func (p *Runner) Run(ctx context.Context, cfg *config.Config) (*Results, error) 
 func (p *Runner) DryRun(cfg *config.Config) error {
 	steps, err := plan(cfg, p.Tools)
 	if err != nil {
+		return err
+	}
+	if err := p.checkConfigs(steps); err != nil {
 		return err
 	}
 	records := map[string]*Record{}
@@ -153,6 +169,29 @@ func (p *Runner) DryRun(cfg *config.Config) error {
 			state = "interrupted, will resume"
 		}
 		fmt.Fprintf(p.Stdout, "== %s [%d/%d] (%s): %s\n   %s %s\n", s.Name, s.index+1, len(steps), st.dir, state, s.Tool, shellJoin(args))
+	}
+	return nil
+}
+
+// checkConfigs reads every step's config with its overrides before any
+// step runs, references to earlier steps' outputs left as written (a
+// path-like string), so that a missing or broken config stops the
+// pipeline before the first step instead of after the steps before it.
+func (p *Runner) checkConfigs(steps []*plannedStep) error {
+	for _, s := range steps {
+		tool := p.Tools[s.Tool]
+		if tool.NoConfig || tool.Fingerprint == nil {
+			continue
+		}
+		r, err := s.resolve(func(step, key, where string) (string, error) {
+			return fmt.Sprintf("$(steps.%s.%s)", step, key), nil
+		})
+		if err != nil {
+			return err
+		}
+		if _, err := tool.Fingerprint(r.config, r.options); err != nil {
+			return fmt.Errorf("%s: %w", s.where(), err)
+		}
 	}
 	return nil
 }

@@ -445,3 +445,94 @@ steps:
 		}
 	}
 }
+
+// fileFingerprint is a Fingerprint that reads the config file as it is,
+// as a tool's config loader would.
+func fileFingerprint(path string, options []string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("config %s: %w", path, err)
+	}
+	return fmt.Sprintf("%x|%s", b, strings.Join(options, ",")), nil
+}
+
+// withFingerprint gives every fake tool fileFingerprint.
+func withFingerprint(f *fakes) map[string]Tool {
+	tools := f.tools()
+	for n, tool := range tools {
+		tool.Fingerprint = fileFingerprint
+		tools[n] = tool
+	}
+	return tools
+}
+
+// TestPipelineChecksConfigsFirst: a step's missing config stops the run
+// and the dry run before the first step runs, and so does an unterminated
+// $( reference.
+func TestPipelineChecksConfigsFirst(t *testing.T) {
+	cfgPath := writePipeline(t, threeSteps)
+	dir := filepath.Dir(cfgPath)
+	for _, n := range []string{"supernet.yaml", "search.yaml"} { // no subnet.yaml
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("a: 1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := newFakes()
+	for _, dry := range []bool{true, false} {
+		out, err := runPipeline(context.Background(), withFingerprint(f), cfgPath, t.TempDir(), dry)
+		want := "step 3 (retrain): config " + filepath.Join(dir, "subnet.yaml")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("dry run %v: error %v, want one starting %q\n%s", dry, err, want, out)
+		}
+	}
+	if len(f.fit.calls)+len(f.pick.calls) != 0 {
+		t.Errorf("steps ran before the missing config was found: %v %v", f.fit.calls, f.pick.calls)
+	}
+
+	broken := strings.Replace(threeSteps, "checkpoint: $(steps.supernet.checkpoint)", "checkpoint: $(steps.supernet.checkpoint", 1)
+	for _, dry := range []bool{true, false} {
+		out, err := runPipeline(context.Background(), newFakes().tools(), writePipeline(t, broken), t.TempDir(), dry)
+		if err == nil || !strings.Contains(err.Error(), `step 2 (search): checkpoint: "$(steps.supernet.checkpoint" opens a reference with $( that no ) closes`) {
+			t.Errorf("dry run %v: error %v\n%s", dry, err, out)
+		}
+	}
+}
+
+// TestPipelineNoticesAnEditedConfig: a finished step whose config file
+// changed since is not skipped silently, nor is an interrupted one resumed
+// on another config; restoring the file lets the pipeline go on.
+func TestPipelineNoticesAnEditedConfig(t *testing.T) {
+	cfgPath := writePipeline(t, threeSteps)
+	dir := filepath.Dir(cfgPath)
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []string{"supernet.yaml", "search.yaml", "subnet.yaml"} {
+		write(n, "a: 1\n")
+	}
+	work := t.TempDir()
+	f := newFakes()
+	f.fit.fail = 2 // the retraining is killed
+	if _, err := runPipeline(context.Background(), withFingerprint(f), cfgPath, work, false); err == nil {
+		t.Fatal("the retraining should have been killed")
+	}
+	write("supernet.yaml", "a: 2\n")
+	write("subnet.yaml", "a: 2\n")
+	_, err := runPipeline(context.Background(), withFingerprint(f), cfgPath, work, false)
+	want := "step 1 (supernet) finished earlier in " + filepath.Join(work, "supernet") + ", but its config " + filepath.Join(dir, "supernet.yaml") + " (or a file it inherits from) has changed since it ran"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+	write("supernet.yaml", "a: 1\n")
+	_, err = runPipeline(context.Background(), withFingerprint(f), cfgPath, work, false)
+	if err == nil || !strings.Contains(err.Error(), "step 3 (retrain) was interrupted in "+filepath.Join(work, "retrain")+", but its config") {
+		t.Fatalf("error %v, want the interrupted retraining's config noticed", err)
+	}
+	write("subnet.yaml", "a: 1\n")
+	if out, err := runPipeline(context.Background(), withFingerprint(f), cfgPath, work, false); err != nil || !strings.Contains(out, "resuming the interrupted run") {
+		t.Fatalf("with the configs restored: %v\n%s", err, out)
+	}
+}

@@ -252,6 +252,9 @@ func substituteValue(v any, where string, lookup func(step, key, where string) (
 // substituteRefs replaces each $(steps.NAME.OUTPUT) in s with lookup's
 // answer.
 func substituteRefs(s, where string, lookup func(step, key, where string) (string, error)) (string, error) {
+	if rest := pipelineRef.ReplaceAllString(s, ""); strings.Contains(rest, "$(") {
+		return "", fmt.Errorf("%s: %q opens a reference with $( that no ) closes; write $(steps.NAME.OUTPUT)", where, s)
+	}
 	var firstErr error
 	out := pipelineRef.ReplaceAllStringFunc(s, func(m string) string {
 		if firstErr != nil {

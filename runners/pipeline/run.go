@@ -34,7 +34,11 @@ type Record struct {
 	// run finished: a step that runs again invalidates the steps after it.
 	Inputs  map[string]time.Time `json:"inputs,omitempty"`
 	Outputs map[string]string    `json:"outputs,omitempty"`
-	Started time.Time            `json:"started"`
+	// ConfigDigest is the tool's Fingerprint of its config and overrides
+	// when the step started: a finished step whose config (or a base of
+	// it) was edited since is not skipped silently.
+	ConfigDigest string    `json:"config_digest,omitempty"`
+	Started      time.Time `json:"started"`
 	// Finished and Seconds (of the run that finished) are set in done.json.
 	Finished time.Time `json:"finished,omitzero"`
 	Seconds  float64   `json:"seconds,omitempty"`
@@ -117,7 +121,16 @@ func (p *Runner) run(ctx context.Context, steps []*plannedStep) ([]*Record, erro
 			return nil, err
 		}
 		head := fmt.Sprintf("== %s [%d/%d]", s.Name, s.index+1, len(steps))
+		digest := ""
+		if fp := p.Tools[s.Tool].Fingerprint; fp != nil && !p.Tools[s.Tool].NoConfig {
+			if digest, err = fp(r.config, r.options); err != nil {
+				return nil, fmt.Errorf("%s: %w", s.where(), err)
+			}
+		}
 		if st.done != nil {
+			if err := sameConfig(st.done, digest); err != nil {
+				return nil, fmt.Errorf("%s finished earlier in %s, but %w; remove %s to run it again, or restore the config", s.where(), st.dir, err, st.dir)
+			}
 			if err := sameRun(st.done, args, inputs); err != nil {
 				return nil, fmt.Errorf("%s finished earlier in %s, but %w; remove %s to run it again, or restore the pipeline config", s.where(), st.dir, err, st.dir)
 			}
@@ -126,8 +139,12 @@ func (p *Runner) run(ctx context.Context, steps []*plannedStep) ([]*Record, erro
 			out = append(out, st.done)
 			continue
 		}
-		rec := &Record{Step: s.Name, Tool: s.Tool, Config: r.config, Checkpoint: r.checkpoint, CfgOptions: r.options, Command: args, Inputs: inputs, Started: time.Now().UTC()}
+		rec := &Record{Step: s.Name, Tool: s.Tool, Config: r.config, Checkpoint: r.checkpoint, CfgOptions: r.options, Command: args, Inputs: inputs,
+			ConfigDigest: digest, Started: time.Now().UTC()}
 		if st.started != nil {
+			if err := sameConfig(st.started, digest); err != nil {
+				return nil, fmt.Errorf("%s was interrupted in %s, but %w; remove %s to start it afresh, or restore the config", s.where(), st.dir, err, st.dir)
+			}
 			if err := sameRun(st.started, args, inputs); err != nil {
 				return nil, fmt.Errorf("%s was interrupted in %s, but %w; remove %s to start it afresh, or restore the pipeline config", s.where(), st.dir, err, st.dir)
 			}
@@ -159,6 +176,15 @@ func (p *Runner) run(ctx context.Context, steps []*plannedStep) ([]*Record, erro
 		out = append(out, rec)
 	}
 	return out, nil
+}
+
+// sameConfig checks that a recorded run read the config that the step
+// reads now (records without a digest, from before digests, pass).
+func sameConfig(rec *Record, digest string) error {
+	if rec.ConfigDigest == "" || digest == "" || rec.ConfigDigest == digest {
+		return nil
+	}
+	return fmt.Errorf("its config %s (or a file it inherits from) has changed since it ran", rec.Config)
 }
 
 // sameRun checks that a recorded run had this command line and these

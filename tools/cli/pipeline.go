@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -43,21 +45,37 @@ import (
 func PipelineTools() map[string]pipeline.Tool {
 	resumable := func(dir string) []string { return []string{"--work-dir", dir, "--auto-resume"} }
 	return map[string]pipeline.Tool{
-		"train": {Run: Train, Flags: resumable, Outputs: []string{"checkpoint", "best_checkpoint"}, Collect: collectTrain, Summarize: trainCurves},
+		"train": {Run: Train, Flags: resumable, Outputs: []string{"checkpoint", "best_checkpoint"}, Collect: collectTrain, Summarize: trainCurves, Fingerprint: ConfigFingerprint},
 		"search": {Run: Search, Checkpoint: true, Flags: resumable, Outputs: []string{"best_subnet", "report"},
 			Collect:   collectFiles(map[string]string{"best_subnet": search.BestSubnetFile, "report": search.ReportFile}),
-			Summarize: pipeline.SearchSummary("best_subnet", "report")},
+			Summarize: pipeline.SearchSummary("best_subnet", "report"), Fingerprint: ConfigFingerprint},
 		"infer": {Run: Infer, Checkpoint: true,
 			Flags:     func(dir string) []string { return []string{"--out-dir", dir} },
 			Collect:   func(string) (map[string]string, error) { return map[string]string{}, nil },
-			Summarize: inferPictures},
+			Summarize: inferPictures, Fingerprint: ConfigFingerprint},
 		"make_mnist_det": {Run: MakeMNISTDet, NoConfig: true,
 			Collect: func(string) (map[string]string, error) { return map[string]string{}, nil }},
 		"test": {Run: Test, Checkpoint: true, Outputs: []string{"metrics"},
 			Flags:     func(dir string) []string { return []string{"--metrics-out", filepath.Join(dir, "metrics.json")} },
 			Collect:   collectFiles(map[string]string{"metrics": "metrics.json"}),
-			Summarize: TestSummary("metrics")},
+			Summarize: TestSummary("metrics"), Fingerprint: ConfigFingerprint},
 	}
+}
+
+// ConfigFingerprint is the built-in tools' pipeline.Tool.Fingerprint: the
+// config read with its bases, overrides and expressions as the tool reads
+// it, digested (SHA-256 of its YAML dump).
+func ConfigFingerprint(path string, options []string) (string, error) {
+	cfg, err := config.Load(path, config.Options{Overrides: options})
+	if err != nil {
+		return "", err
+	}
+	y, err := cfg.YAML(false)
+	if err != nil {
+		return "", fmt.Errorf("config %s: %w", path, err)
+	}
+	sum := sha256.Sum256(y)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // CurvesFile is the picture of a pipeline's training step: its losses and
