@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -580,4 +581,34 @@ func koanfView(c *Config) *koanf.Koanf {
 		_ = k.Set(key, DeepCopy(c.tree[key]))
 	}
 	return k
+}
+
+// TestBoundedWork: a YAML alias bomb, a file nested too deep and an
+// override nested too deep are each one error (they used to run out of
+// memory or take minutes).
+func TestBoundedWork(t *testing.T) {
+	bomb := "a: &a [x, x, x, x, x, x, x, x, x]\n"
+	for i, prev := 'b', 'a'; i <= 'i'; i, prev = i+1, i {
+		bomb += fmt.Sprintf("%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", i, i, prev, prev, prev, prev, prev, prev, prev, prev, prev)
+	}
+	deep := strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1)
+	dir := writeFiles(t, map[string]string{"bomb.yaml": bomb, "deep.yaml": "a: " + deep + "\n", "ok.yaml": "a: 1\n"})
+	for _, c := range []struct {
+		file      string
+		overrides []string
+		want      string
+	}{
+		{"bomb.yaml", nil, fmt.Sprintf("bomb.yaml: line %d: the file expands to more than %d values", 0, MaxValues)},
+		{"deep.yaml", nil, fmt.Sprintf("mappings and lists nest deeper than %d levels", MaxDepth)},
+		{"ok.yaml", []string{"a=" + strings.Repeat("[", 60000) + strings.Repeat("]", 60000)}, fmt.Sprintf("lists nest deeper than %d levels at position %d", MaxDepth, MaxDepth+1)},
+	} {
+		_, err := Load(filepath.Join(dir, c.file), Options{Overrides: c.overrides})
+		if c.file == "bomb.yaml" && err != nil {
+			// The line is the alias that crossed the limit.
+			c.want = c.want[:strings.Index(c.want, "line ")]
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %v: error %v, want %q", c.file, len(c.overrides), err, c.want)
+		}
+	}
 }

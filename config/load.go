@@ -440,11 +440,33 @@ func displayPath(abs string) string {
 type converter struct {
 	file    string
 	origins origins
+	// values and depth count what has been converted, aliases expanded,
+	// and how deep the current value is, against MaxValues and MaxDepth.
+	values, depth int
 }
 
+// MaxValues bounds the values one config file may hold once its YAML
+// aliases are expanded, and MaxDepth how deeply mappings and lists may
+// nest (in a file or a --cfg-options value): nine lines of nested aliases
+// (a "billion laughs") would otherwise expand without bound. mmdet's
+// largest configs hold a few thousand values, ten levels deep.
+const (
+	MaxValues = 100_000
+	MaxDepth  = 100
+)
+
 func (c *converter) value(n *yaml.Node, path string) (any, error) {
+	if c.values++; c.values > MaxValues {
+		return nil, fmt.Errorf("line %d: the file expands to more than %d values (through YAML aliases?); a config may hold at most that many", n.Line, MaxValues)
+	}
 	if n.Kind == yaml.AliasNode {
 		return c.value(n.Alias, path)
+	}
+	if n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
+		if c.depth++; c.depth > MaxDepth {
+			return nil, fmt.Errorf("line %d: mappings and lists nest deeper than %d levels at %s; a config may nest at most that deep", n.Line, MaxDepth, orTop(path))
+		}
+		defer func() { c.depth-- }()
 	}
 	c.origins[path] = Origin{File: c.file, Line: n.Line, column: n.Column}
 	switch n.Kind {

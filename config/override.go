@@ -79,6 +79,9 @@ func (p *valueParser) item(depth int) (any, error) {
 			closer = ')'
 		}
 		start := p.pos
+		if depth+1 > MaxDepth {
+			return nil, fmt.Errorf("value %q: lists nest deeper than %d levels at position %d; a value may nest at most that deep", clip(p.s), MaxDepth, start+1)
+		}
 		p.pos++
 		list, err := p.items(depth + 1)
 		if err != nil {
@@ -114,6 +117,14 @@ func (p *valueParser) item(depth int) (any, error) {
 		p.pos++
 	}
 	return scalar(strings.TrimSpace(p.s[start:])), nil
+}
+
+// clip shortens a long value for an error message.
+func clip(s string) string {
+	if len(s) <= 80 {
+		return s
+	}
+	return s[:60] + "..." + s[len(s)-10:]
 }
 
 func (p *valueParser) skipSpace() {
