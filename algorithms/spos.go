@@ -3,6 +3,7 @@ package algorithms
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/razorgo/razor/models"
@@ -150,6 +151,28 @@ func parseMutableCfg(v any, space *mutables.Space) (mutables.Subnet, error) {
 func checkShape(s []int, what string) error {
 	if len(s) != 3 || s[0] <= 0 || s[1] <= 0 || s[2] <= 0 {
 		return fmt.Errorf("%s %v must be three positive sizes (C, H, W)", what, s)
+	}
+	return CheckInputSize(s, what)
+}
+
+// MaxInputValues bounds the values of the one-image input a FLOPs count
+// builds (1 GiB of float32): a count at --shape 100000 would ask for 120
+// GB and die. mmdet's largest test shape, 3x1333x800, holds 3.2 million.
+const MaxInputValues = 1 << 28
+
+// CheckInputSize refuses an input shape (C, H, W) whose image would hold
+// more than MaxInputValues values; what names the shape in the error.
+func CheckInputSize(s []int, what string) error {
+	n := int64(1)
+	for _, d := range s {
+		if d > 0 && n > math.MaxInt64/int64(d) {
+			n = math.MaxInt64
+			break
+		}
+		n *= int64(d)
+	}
+	if n > MaxInputValues {
+		return fmt.Errorf("%s %v makes an image of %d values, more than the %d (1 GiB of float32) a count may build; mmdet's test shape 3x1333x800 has 3.2 million", what, s, n, int64(MaxInputValues))
 	}
 	return nil
 }

@@ -187,7 +187,11 @@ func inputShape(alg algorithms.Algorithm, hw []int) ([]int, error) {
 	if s, ok := alg.(interface{ InputShape() []int }); ok {
 		channels = s.InputShape()[0]
 	}
-	return []int{channels, hw[0], hw[1]}, nil
+	shape := []int{channels, hw[0], hw[1]}
+	if err := algorithms.CheckInputSize(shape, "--shape"); err != nil {
+		return nil, err
+	}
+	return shape, nil
 }
 
 // flopsString is mmcv's flops_to_string in its default unit, GFLOPs.

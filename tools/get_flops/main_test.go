@@ -143,6 +143,8 @@ func TestErrors(t *testing.T) {
 		{[]string{sposSubnet, "--bogus"}, "unknown flag: --bogus"},
 		{[]string{sposSubnet, "--cfg-options", "algorithm.mutable_cfg=/missing.yaml"}, "subnet file /missing.yaml does not exist"},
 		{[]string{detnasSubnet, "--scope", "neck"}, `--scope "neck" is not a scope; use algorithm, backbone or model`},
+		{[]string{detnasSubnet, "--shape", "100000"}, `--shape [3 100000 100000] makes an image of 30000000000 values, more than the 268435456 (1 GiB of float32) a count may build`},
+		{[]string{detnasSubnet, "--cfg-options", "algorithm.input_shape=[3,100000,100000]"}, `input_shape [3 100000 100000] makes an image of 30000000000 values`},
 	}
 	for _, c := range cases {
 		_, _, err := runTool(t, c.args...)
