@@ -336,6 +336,37 @@ func (r LoadReport) String() string {
 	return strings.Join(parts, "\n")
 }
 
+// brief says what did not match in one line of bounded length however
+// many keys there are (String lists every key: a checkpoint of another
+// width lists hundreds), keys grouped as GroupKeys does.
+func (r LoadReport) brief() string {
+	group := func(keys []string) string {
+		gs := strings.Split(GroupKeys(keys, "", 2), ", ")
+		if len(gs) > 6 {
+			return strings.Join(gs[:6], ", ") + fmt.Sprintf(" and %d more", len(gs)-6)
+		}
+		return strings.Join(gs, ", ")
+	}
+	var parts []string
+	if n := len(r.Mismatched); n > 0 {
+		names := make([]string, n)
+		for i, m := range r.Mismatched {
+			names[i], _, _ = strings.Cut(m, ": ")
+		}
+		parts = append(parts, fmt.Sprintf("%d tensors of another shape or dtype, in %s, such as %s", n, group(names), r.Mismatched[0]))
+	}
+	if n := len(r.Missing); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d of the model's tensors missing from the state dict: %s", n, group(r.Missing)))
+	}
+	if n := len(r.Unexpected); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d tensors of the state dict that the model lacks: %s", n, group(r.Unexpected)))
+	}
+	if len(parts) == 0 {
+		return "all keys matched"
+	}
+	return strings.Join(parts, "; ") + " (a checkpoint of another model, width, num_classes or subnet?)"
+}
+
 // LoadStateDict copies the values of sd into the module's parameters and
 // buffers with the same names (relative to this module). Shapes must match
 // exactly, except that a 0-d scalar and a one-element tensor are
@@ -368,7 +399,7 @@ func (b *Base) LoadStateDict(sd map[string]*tensor.Dense, strict bool) (LoadRepo
 		}
 	}
 	if strict && !rep.Clean() {
-		return rep, fmt.Errorf("load state dict (strict): %s", rep)
+		return rep, fmt.Errorf("load state dict (strict): %s", rep.brief())
 	}
 	for _, e := range matched {
 		rep.Loaded = append(rep.Loaded, e.name)

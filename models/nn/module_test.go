@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -199,7 +200,7 @@ func TestLoadStateDict(t *testing.T) {
 	if err == nil {
 		t.Fatalf("strict load of a mismatching dict succeeded")
 	}
-	for _, want := range []string{"unexpected keys: head.fc.weight", "bn.weight: shape [3] in the state dict, [2] in the model", "bn.num_batches_tracked: dtype float32 in the state dict, int64 in the model"} {
+	for _, want := range []string{"1 tensors of the state dict that the model lacks: head.fc.weight", "2 tensors of another shape or dtype, in bn.num_batches_tracked, bn.weight, such as bn.num_batches_tracked: dtype float32 in the state dict, int64 in the model"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("strict error %q lacks %q", err, want)
 		}
@@ -218,6 +219,26 @@ func TestLoadStateDict(t *testing.T) {
 	}
 	if len(rep.Missing) != 1 || rep.Missing[0] != "bn.num_batches_tracked" || len(rep.Unexpected) != 1 || rep.Unexpected[0] != "extra" || rep.Clean() {
 		t.Errorf("report = %+v", rep)
+	}
+}
+
+// TestStrictLoadErrorIsShort: a strict load of a checkpoint of another
+// width says so in one line of bounded length (it listed every tensor,
+// 231 KB for a supernet).
+func TestStrictLoadErrorIsShort(t *testing.T) {
+	var rep LoadReport
+	for i := range 2000 {
+		rep.Mismatched = append(rep.Mismatched, fmt.Sprintf("backbone.layers.%d.%d.conv.weight: shape [64 32 1 1] in the state dict, [32 16 1 1] in the model", i/100, i%100))
+		rep.Missing = append(rep.Missing, fmt.Sprintf("neck%d.convs.weight", i))
+	}
+	msg := rep.brief()
+	if len(msg) > 600 || strings.Contains(msg, "\n") {
+		t.Errorf("%d-byte message: %s", len(msg), msg)
+	}
+	for _, want := range []string{"2000 tensors of another shape or dtype", "such as backbone.layers.0.0.conv.weight: shape [64 32 1 1] in the state dict", "2000 of the model's tensors missing", "neck5.convs.weight and 1994 more"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("%q lacks %q", msg, want)
+		}
 	}
 }
 

@@ -73,7 +73,7 @@ func TestLoadModelFromPth(t *testing.T) {
 			if len(rep.Missing) != 0 || len(rep.Unexpected) != 5 || rep.Unexpected[0] != "extra.double" {
 				t.Errorf("non-strict report: %+v", rep)
 			}
-			if _, _, err := LoadModel(path, m, LoadOptions{Strict: true, Rules: rules}); err == nil || !strings.Contains(err.Error(), "unexpected keys: extra.double") {
+			if _, _, err := LoadModel(path, m, LoadOptions{Strict: true, Rules: rules}); err == nil || !strings.Contains(err.Error(), "5 tensors of the state dict that the model lacks: extra.double") {
 				t.Errorf("strict error = %v", err)
 			}
 		})
