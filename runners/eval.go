@@ -150,6 +150,8 @@ func meanStd(xs []float64) (float64, float64) {
 // evaluator on the run's validation data.
 type EvalHook struct {
 	Eval *Evaluator
+	// evaluated is how far evaluation has run (see evalState).
+	evaluated int
 	// Interval counts iterations, or epochs when ByEpoch.
 	Interval int
 	ByEpoch  bool
@@ -218,11 +220,14 @@ type evalState struct {
 	Best     float64 `json:"best"`
 	BestPath string  `json:"best_path"`
 	Has      bool    `json:"has"`
+	// Evaluated is the epoch (by epoch) or iteration through which the
+	// evaluations have run.
+	Evaluated int `json:"evaluated"`
 }
 
-// State saves the best score so far.
+// State saves the best score so far and how far evaluation has got.
 func (h *EvalHook) State() (json.RawMessage, error) {
-	return json.Marshal(evalState{h.best, h.bestPath, h.has})
+	return json.Marshal(evalState{h.best, h.bestPath, h.has, h.evaluated})
 }
 
 // LoadState restores the best score.
@@ -231,7 +236,28 @@ func (h *EvalHook) LoadState(b json.RawMessage) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return err
 	}
-	h.best, h.bestPath, h.has = s.Best, s.BestPath, s.Has
+	h.best, h.bestPath, h.has, h.evaluated = s.Best, s.BestPath, s.Has, s.Evaluated
+	return nil
+}
+
+// BeforeRun runs an evaluation that a killed run owed: the checkpoint
+// hook saves before this hook evaluates, so a run killed between the two
+// resumes from a checkpoint taken at an evaluation point whose evaluation
+// never finished (at the end of training, nothing would run it again).
+func (h *EvalHook) BeforeRun(r *Runner) error {
+	if h.ByEpoch {
+		done := r.Epoch
+		if done > 0 && r.InnerIter == 0 && h.evaluated < done && ((h.Interval > 0 && done%h.Interval == 0) || done == r.MaxEpochs) {
+			r.Log.Printf("running the evaluation after epoch %d, which the interrupted run did not finish", done)
+			return h.evaluate(r, r.Iter, done, 0)
+		}
+		return nil
+	}
+	done := r.Iter
+	if done > 0 && h.evaluated < done && ((h.Interval > 0 && done%h.Interval == 0) || done == r.MaxIters) {
+		r.Log.Printf("running the evaluation after iteration %d, which the interrupted run did not finish", done)
+		return h.evaluate(r, done, r.Epoch, r.InnerIter)
+	}
 	return nil
 }
 
@@ -288,6 +314,11 @@ func (h *EvalHook) evaluate(r *Runner, iterDone, epochDone, innerDone int) error
 	r.Log.Printf("%s", sb.String())
 	if err := r.Log.Record(vals, map[string]any{"mode": "val", "epoch": epochDone, "iter": iterDone, "lr": roundLR(r.Optimizer.LR())}); err != nil {
 		return err
+	}
+	if h.ByEpoch {
+		h.evaluated = epochDone
+	} else {
+		h.evaluated = iterDone
 	}
 	if h.SaveBest == "" {
 		return nil

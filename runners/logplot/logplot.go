@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image/color"
 	"maps"
@@ -45,6 +46,9 @@ type Log struct {
 	// end), 0 for an iteration-based one, whose iter counts from the start.
 	EpochLen int
 }
+
+// errNoEntries is Read's error for a log without a train or val line.
+var errNoEntries = errors.New("holds no log lines with a mode (train or val); give the *.log.json a training run wrote")
 
 // Read reads a JSON log. A line that is not a JSON object, or whose mode,
 // epoch or iter is missing, is an error naming the file and line; lines
@@ -88,7 +92,7 @@ func Read(path string) (*Log, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(l.Entries) == 0 {
-		return nil, fmt.Errorf("%s holds no log lines with a mode (train or val); give the *.log.json a training run wrote", path)
+		return nil, fmt.Errorf("%s %w", path, errNoEntries)
 	}
 	// An epoch-based runner starts iter again each epoch; an
 	// iteration-based one counts on across data epochs.
@@ -382,8 +386,15 @@ func ReadRun(dir string) (*Log, error) {
 	}
 	run := &Log{Path: dir}
 	index := map[at]int{}
+	var empty error
 	for _, p := range paths {
 		l, err := Read(p)
+		if errors.Is(err, errNoEntries) {
+			// A run killed before its first log line, or resumed at its
+			// very end, adds nothing.
+			empty = err
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -397,6 +408,9 @@ func ReadRun(dir string) (*Log, error) {
 			run.Entries = append(run.Entries, e)
 		}
 		run.EpochLen = max(run.EpochLen, l.EpochLen)
+	}
+	if len(run.Entries) == 0 {
+		return nil, empty
 	}
 	return run, nil
 }

@@ -140,7 +140,11 @@ func TestReadRunMergesResumedLogs(t *testing.T) {
 	second := `{"mode": "train", "epoch": 2, "iter": 10, "loss": 0.8}
 {"mode": "train", "epoch": 2, "iter": 20, "loss": 0.6}
 `
-	for name, text := range map[string]string{"20261205_100000.log.json": first, "20261205_110000.log.json": second} {
+	// A run killed before it logged, and one resumed at its very end, wrote
+	// only the env header.
+	header := `{"env_info": "razor", "seed": 1}
+`
+	for name, text := range map[string]string{"20261205_090000.log.json": header, "20261205_100000.log.json": first, "20261205_110000.log.json": second, "20261205_120000.log.json": header} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -155,5 +159,12 @@ func TestReadRunMergesResumedLogs(t *testing.T) {
 	}
 	if _, err := ReadRun(t.TempDir()); err == nil || !strings.Contains(err.Error(), "holds no *.log.json") {
 		t.Fatalf("an empty dir: %v", err)
+	}
+	only := t.TempDir()
+	if err := os.WriteFile(filepath.Join(only, "20261205_090000.log.json"), []byte(header), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadRun(only); err == nil || !strings.Contains(err.Error(), "holds no log lines with a mode") {
+		t.Fatalf("a dir of header-only logs: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/razorgo/razor/models/ops/blas"
 	"github.com/razorgo/razor/runners/logplot"
 	"github.com/razorgo/razor/runners/pipeline"
 	"github.com/razorgo/razor/tools/cli"
@@ -140,7 +141,17 @@ func readOutcome(t *testing.T, work string) pipelineOutcome {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.report = string(rep)
+	// How long each candidate took differs from run to run.
+	var tree any
+	if err := json.Unmarshal(rep, &tree); err != nil {
+		t.Fatal(err)
+	}
+	dropKey(tree, "seconds")
+	out, err := json.MarshalIndent(tree, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.report = string(out)
 	return o
 }
 
@@ -151,7 +162,12 @@ func readOutcome(t *testing.T, work string) pipelineOutcome {
 // losses at every iteration of every training step and the same search.
 func TestDetNASPipelineKilledAnywhere(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs the DetNAS pipeline about four times over")
+		t.Skip("runs the DetNAS pipeline about three times over")
+	}
+	if blas.Default().Name() != "openblas" {
+		// The pure-Go GEMM (issue 19) makes one toy run take three minutes
+		// instead of one; CI runs this test in its -tags openblas pass.
+		t.Skip("runs in the -tags openblas build")
 	}
 	digits := tinyMNIST(t, 64, 40)
 	root := t.TempDir()
@@ -209,21 +225,59 @@ func TestDetNASPipelineKilledAnywhere(t *testing.T) {
 	// The two runs' paths differ only in the work dir's and data's names.
 	got.md = strings.ReplaceAll(got.md, "killed", "ref")
 	if got.md != ref.md {
-		t.Errorf("results.md after the kills:\n%s\nuninterrupted:\n%s", got.md, ref.md)
+		t.Errorf("results.md after the kills differs from the uninterrupted run's: %s", firstDiff(got.md, ref.md))
 	}
 	for s, entries := range ref.trainLog {
 		if !reflect.DeepEqual(got.trainLog[s], entries) {
 			t.Errorf("step %s logged other numbers after the kills:\n%v\nuninterrupted:\n%v", s, got.trainLog[s], entries)
 		}
 	}
-	if got.report != strings.ReplaceAll(ref.report, "ref", "killed") && strings.ReplaceAll(got.report, "killed", "ref") != ref.report {
-		t.Errorf("search report after the kills:\n%s\nuninterrupted:\n%s", got.report, ref.report)
+	if r := strings.ReplaceAll(got.report, "killed", "ref"); r != ref.report {
+		t.Errorf("the search report after the kills differs from the uninterrupted run's: %s", firstDiff(r, ref.report))
 	}
-	gotJS, _ := json.Marshal(got.results)
-	refJS, _ := json.Marshal(ref.results)
-	if strings.ReplaceAll(string(gotJS), "killed", "ref") != string(refJS) {
-		t.Errorf("results.json after the kills:\n%s\nuninterrupted:\n%s", gotJS, refJS)
+	gotJS, _ := json.MarshalIndent(got.results, "", " ")
+	refJS, _ := json.MarshalIndent(ref.results, "", " ")
+	if r := strings.ReplaceAll(string(gotJS), "killed", "ref"); r != string(refJS) {
+		t.Errorf("results.json after the kills differs from the uninterrupted run's: %s", firstDiff(r, string(refJS)))
 	}
+}
+
+// dropKey removes key from every object of a decoded JSON tree.
+func dropKey(v any, key string) {
+	switch t := v.(type) {
+	case map[string]any:
+		delete(t, key)
+		for _, e := range t {
+			dropKey(e, key)
+		}
+	case []any:
+		for _, e := range t {
+			dropKey(e, key)
+		}
+	}
+}
+
+// firstDiff shows the first line where two texts differ, with the line
+// before it.
+func firstDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := range max(len(g), len(w)) {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			prev := ""
+			if i > 0 && i-1 < len(w) {
+				prev = w[i-1]
+			}
+			return fmt.Sprintf("line %d, after %q: got %q, want %q", i+1, prev, gl, wl)
+		}
+	}
+	return "no line differs"
 }
 
 // lastStepLine is the last "== step" line of a pipeline's output: where a
@@ -233,6 +287,9 @@ func lastStepLine(out string) string {
 	for _, l := range strings.Split(out, "\n") {
 		if strings.HasPrefix(l, "== ") {
 			last = strings.TrimPrefix(l, "== ")
+			if i := strings.Index(last, "]"); i >= 0 {
+				last = last[:i+1]
+			}
 		}
 	}
 	return last

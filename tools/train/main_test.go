@@ -264,6 +264,19 @@ evaluation:
 	if vals != 2 {
 		t.Fatalf("%d val records in the JSON log, want 2 (iterations 2 and 4)", vals)
 	}
+
+	// The checkpoint of iteration 4 is saved before its evaluation runs,
+	// as in mmcv; a run killed between the two resumes there with nothing
+	// left to train, and must still run the evaluation it owes.
+	out.Reset()
+	if err := cli.Train(context.Background(), append(kept, "--auto-resume"), &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"resumed from " + filepath.Join(work, "iter_4.json") + " at iteration 4", "running the evaluation after iteration 4, which the interrupted run did not finish", "Iter(val) [4]\taccuracy_top-1: "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the resumed run's log lacks %q:\n%s", want, out.String())
+		}
+	}
 }
 
 // TestSyncBNSaysSoOnce trains with norm_cfg SyncBN, which reaches every
