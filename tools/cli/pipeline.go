@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/razorgo/razor/internal/worklock"
+
 	"github.com/spf13/pflag"
 
 	"github.com/razorgo/razor/algorithms"
@@ -198,6 +200,11 @@ func PipelineWith(ctx context.Context, args []string, tools map[string]pipeline.
 	if *dryRun {
 		return p.DryRun(cfg)
 	}
+	lock, err := worklock.Acquire(dir, "pipeline")
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	_, err = p.Run(ctx, cfg)
 	return err
 }

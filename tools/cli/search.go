@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/razorgo/razor/internal/worklock"
+
 	"github.com/spf13/pflag"
 
 	"github.com/razorgo/razor/algorithms"
@@ -60,6 +62,11 @@ func SearchResult(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return nil, err
 	}
+	lock, err := worklock.Acquire(workDir, "search")
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
 	alg, err := algorithms.FromConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", cfgPath, err)

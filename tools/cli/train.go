@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/razorgo/razor/internal/worklock"
+
 	"github.com/spf13/pflag"
 
 	"github.com/razorgo/razor/algorithms"
@@ -43,6 +45,11 @@ func Train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	lock, err := worklock.Acquire(workDir, "train")
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	alg, err := algorithms.FromConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("config %s: %w", fs.Arg(0), err)

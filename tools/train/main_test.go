@@ -291,3 +291,37 @@ func TestSyncBNSaysSoOnce(t *testing.T) {
 		t.Fatalf("the SyncBN note appears %d times, want once:\n%s", n, out.String())
 	}
 }
+
+// TestSecondRunInTheSameWorkDir: while one run trains in a work dir, a
+// second run there stops at once, naming the first one's process; once
+// the first has been killed, the second resumes at once (no stale lock).
+func TestSecondRunInTheSameWorkDir(t *testing.T) {
+	dir := t.TempDir()
+	args := append(tinyArgs(dir, 100000), "--auto-resume")
+	first := child(t, args)
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Process.Kill()
+	for i := 0; ; i++ {
+		if b, _ := os.ReadFile(filepath.Join(dir, ".lock")); strings.Contains(string(b), fmt.Sprintf("process %d", first.Process.Pid)) {
+			break
+		}
+		if i == 600 {
+			t.Fatal("the first run did not take the work dir within a minute")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var out, errOut bytes.Buffer
+	err := cli.Train(context.Background(), args, &out, &errOut)
+	want := fmt.Sprintf("%s is used by another run (train, process %d, since ", dir, first.Process.Pid)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("second run: %v, want %q", err, want)
+	}
+	first.Process.Kill()
+	first.Wait()
+	short := append(tinyArgs(dir, 2), "--auto-resume")
+	if err := cli.Train(context.Background(), short, &out, &errOut); err != nil {
+		t.Fatalf("after the first run was killed: %v\n%s", err, errOut.String())
+	}
+}
