@@ -165,8 +165,11 @@ func Infer(_ context.Context, args []string, stdout, stderr io.Writer) (err erro
 	return nil
 }
 
-// testPipeline builds the config's test pipeline: data.test.pipeline, else
-// test_pipeline.
+// inferPipeline builds the config's test pipeline: data.test.pipeline,
+// else test_pipeline. A pipeline that does not start by loading the image
+// (the MNIST configs', whose dataset hands over decoded digits) gets
+// LoadImageFromFile in front, as mmcls's inference_model does; grayscale
+// when the pipeline turns gray into colour itself (GrayToColor).
 func inferPipeline(cfg *config.Config) (datasets.Pipeline, string, error) {
 	for _, key := range []string{"data.test.pipeline", "test_pipeline"} {
 		node, ok := cfg.Get(key)
@@ -176,6 +179,16 @@ func inferPipeline(cfg *config.Config) (datasets.Pipeline, string, error) {
 		list, ok := node.([]any)
 		if !ok {
 			return nil, "", fmt.Errorf("%s must be a list of transforms", key)
+		}
+		list = withoutLabels(list)
+		if len(list) > 0 && !strings.HasPrefix(transformType(list[0]), "LoadImage") {
+			load := map[string]any{"type": "LoadImageFromFile"}
+			for _, step := range list {
+				if transformType(step) == "GrayToColor" {
+					load["color_type"] = "grayscale"
+				}
+			}
+			list = append([]any{load}, list...)
 		}
 		var p datasets.Pipeline
 		for i, step := range list {
@@ -188,6 +201,49 @@ func inferPipeline(cfg *config.Config) (datasets.Pipeline, string, error) {
 		return p, key, nil
 	}
 	return nil, "", fmt.Errorf("the config has no test pipeline; set data.test.pipeline or test_pipeline (load, resize, crop, normalise, ImageToTensor, Collect)")
+}
+
+// withoutLabels drops gt_label from the keys of ToTensor and Collect (and
+// a ToTensor left with no keys): an image given to infer has no label, and
+// a test pipeline that also serves validation (the MNIST configs') asks
+// for one. The config's own lists are not changed.
+func withoutLabels(list []any) []any {
+	var out []any
+	for _, step := range list {
+		m, ok := step.(map[string]any)
+		t := transformType(step)
+		keys, hasKeys := m["keys"].([]any)
+		if !ok || (t != "ToTensor" && t != "Collect") || !hasKeys {
+			out = append(out, step)
+			continue
+		}
+		var kept []any
+		for _, k := range keys {
+			if k != "gt_label" {
+				kept = append(kept, k)
+			}
+		}
+		if len(kept) == 0 && t == "ToTensor" {
+			continue
+		}
+		c := make(map[string]any, len(m))
+		for k, v := range m {
+			c[k] = v
+		}
+		c["keys"] = kept
+		out = append(out, c)
+	}
+	return out
+}
+
+// transformType is a pipeline step's type, "" when it has none.
+func transformType(step any) string {
+	if m, ok := step.(map[string]any); ok {
+		if t, ok := m["type"].(string); ok {
+			return t
+		}
+	}
+	return ""
 }
 
 // preprocess runs the image through the pipeline and returns a 1×C×H×W

@@ -10,12 +10,16 @@ import (
 	"image/png"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/razorgo/razor/algorithms"
+	"github.com/razorgo/razor/config"
 	"github.com/razorgo/razor/mutables"
 	"github.com/razorgo/razor/runners/checkpoint"
 	"github.com/razorgo/razor/tools/cli"
@@ -215,5 +219,73 @@ func TestErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%q: error %v, want one line containing %q", c.args, err, c.want)
 		}
+	}
+}
+
+// TestShippedMNISTConfig infers with a shipped MNIST config, whose test
+// pipeline starts from the dataset's decoded digits and asks for a label:
+// infer loads the file in grayscale in front and leaves the label out, so
+// a gray PNG and the same digit saved as RGB give the same scores.
+func TestShippedMNISTConfig(t *testing.T) {
+	const cfgPath = "../../configs/nas/spos/spos_subnet_shufflenetv2_mnist.yaml"
+	cfg, err := config.Load(cfgPath, config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alg, err := algorithms.FromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alg.InitWeights(rand.New(rand.NewPCG(3, 4))); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ckpt, err := checkpoint.SaveTraining(dir, "iter_1", alg, nil, checkpoint.Meta{Iteration: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gray := image.NewGray(image.Rect(0, 0, 28, 28))
+	rgb := image.NewRGBA(gray.Rect)
+	for y := 6; y < 22; y++ {
+		for x := 12; x < 16; x++ { // a "1"
+			gray.SetGray(x, y, color.Gray{Y: 255})
+		}
+	}
+	for y := range 28 {
+		for x := range 28 {
+			v := gray.GrayAt(x, y).Y
+			rgb.Set(x, y, color.RGBA{v, v, v, 255})
+		}
+	}
+	var preds []cli.Prediction
+	for name, img := range map[string]image.Image{"gray.png": gray, "rgb.png": rgb} {
+		p := filepath.Join(dir, name)
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		out, errOut, err := runTool(cfgPath, ckpt, p, "--json", "--topk", "10")
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, errOut)
+		}
+		var got cli.Prediction
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatal(err)
+		}
+		var sum float64
+		for _, s := range got.Scores {
+			sum += float64(s)
+		}
+		if len(got.Classes) != 10 || math.Abs(sum-1) > 1e-4 {
+			t.Fatalf("%s: %+v, want the 10 digits' probabilities", name, got)
+		}
+		preds = append(preds, got)
+	}
+	if !reflect.DeepEqual(preds[0], preds[1]) {
+		t.Errorf("the gray and the RGB file of one digit differ: %+v and %+v", preds[0], preds[1])
 	}
 }
