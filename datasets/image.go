@@ -106,10 +106,19 @@ func ReadImage(path string, ct ColorType) (Image, error) {
 	return im, nil
 }
 
+// MaxImagePixels bounds the images razor decodes (8192x8192): COCO's are at
+// most 640 pixels a side, mmdet's training scales 1333x800.
+const MaxImagePixels = 1 << 26
+
 // DecodeImage decodes JPEG or PNG bytes as ReadImage does.
 func DecodeImage(data []byte, ct ColorType) (Image, error) {
 	if err := ct.valid(); err != nil {
 		return Image{}, err
+	}
+	// The header's size comes first: a few bytes of PNG may declare an
+	// image of any size, which decoding would allocate.
+	if cfg, format, err := image.DecodeConfig(bytes.NewReader(data)); err == nil && int64(cfg.Width)*int64(cfg.Height) > MaxImagePixels {
+		return Image{}, fmt.Errorf("%s image of %dx%d pixels is larger than the %d pixels razor decodes", format, cfg.Width, cfg.Height, int64(MaxImagePixels))
 	}
 	src, format, err := image.Decode(bytes.NewReader(data))
 	if err != nil {

@@ -2,6 +2,8 @@ package datasets
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"os"
@@ -103,6 +105,18 @@ func TestReadImageErrors(t *testing.T) {
 	wantErr(t, err, "none.png", "does not exist")
 	_, err = ReadImage(bad, "anydepth")
 	wantErr(t, err, "anydepth", "color")
+
+	// A 1x1 PNG whose header says 100000x100000: refused before decoding
+	// allocates 40 GB.
+	huge := filepath.Join(dir, "huge.png")
+	writePNGFile(t, huge, rgbImage(1, 1))
+	data = readFile(t, huge)
+	binary.BigEndian.PutUint32(data[16:], 100000)
+	binary.BigEndian.PutUint32(data[20:], 100000)
+	binary.BigEndian.PutUint32(data[29:], crc32.ChecksumIEEE(data[12:29]))
+	writeBytes(t, huge, data)
+	_, err = ReadImage(huge, ColorBGR)
+	wantErr(t, err, huge, "png image of 100000x100000 pixels is larger than the 67108864 pixels razor decodes")
 }
 
 func TestResizeBilinearMatchesCV2(t *testing.T) {
