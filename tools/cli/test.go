@@ -57,9 +57,9 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return fmt.Errorf("expected CONFIG and CHECKPOINT, got %d arguments", fs.NArg())
 	}
-	for _, p := range []string{*out, *metricsOut} {
-		if p != "" {
-			if err := checkWritable(p); err != nil {
+	for _, f := range [][2]string{{"--out", *out}, {"--metrics-out", *metricsOut}} {
+		if f[1] != "" {
+			if err := checkWritable(f[0], f[1]); err != nil {
 				return err
 			}
 		}
@@ -183,21 +183,21 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // checkWritable fails unless a file can be created beside path, so that
 // an evaluation never runs only to lose its results.
-func checkWritable(path string) error {
+func checkWritable(flag, path string) error {
 	dir := filepath.Dir(path)
 	st, err := os.Stat(dir)
 	if err != nil {
-		return fmt.Errorf("--out %s: the folder %s does not exist; create it or write elsewhere", path, dir)
+		return fmt.Errorf("%s %s: the folder %s does not exist; create it or write elsewhere", flag, path, dir)
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("--out %s: %s is not a folder", path, dir)
+		return fmt.Errorf("%s %s: %s is not a folder", flag, path, dir)
 	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return fmt.Errorf("--out %s is a folder; name a file such as %s", path, filepath.Join(path, "results.json"))
+		return fmt.Errorf("%s %s is a folder; name a file such as %s", flag, path, filepath.Join(path, "results.json"))
 	}
 	f, err := os.CreateTemp(dir, ".razor-write-check-*")
 	if err != nil {
-		return fmt.Errorf("--out %s: the folder %s is not writable: %w", path, dir, UnwrapPathError(err))
+		return fmt.Errorf("%s %s: the folder %s is not writable: %w", flag, path, dir, UnwrapPathError(err))
 	}
 	f.Close()
 	return os.Remove(f.Name())
