@@ -10,7 +10,6 @@ import (
 	"image/png"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,8 +17,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/razorgo/razor/algorithms"
-	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/internal/testkit"
+
 	"github.com/razorgo/razor/mutables"
 	"github.com/razorgo/razor/runners/checkpoint"
 	"github.com/razorgo/razor/tools/cli"
@@ -228,22 +227,8 @@ func TestErrors(t *testing.T) {
 // a gray PNG and the same digit saved as RGB give the same scores.
 func TestShippedMNISTConfig(t *testing.T) {
 	const cfgPath = "../../configs/nas/spos/spos_subnet_shufflenetv2_mnist.yaml"
-	cfg, err := config.Load(cfgPath, config.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	alg, err := algorithms.FromConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := alg.InitWeights(rand.New(rand.NewPCG(3, 4))); err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	ckpt, err := checkpoint.SaveTraining(dir, "iter_1", alg, nil, checkpoint.Meta{Iteration: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ckpt := testkit.InitCheckpoint(t, testkit.Build(t, cfgPath), 3, dir, "iter_1")
 	gray := image.NewGray(image.Rect(0, 0, 28, 28))
 	rgb := image.NewRGBA(gray.Rect)
 	for y := 6; y < 22; y++ {

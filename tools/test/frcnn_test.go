@@ -5,16 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/razorgo/razor/algorithms"
-	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/internal/testkit"
+
 	"github.com/razorgo/razor/datasets"
-	"github.com/razorgo/razor/runners/checkpoint"
 	"github.com/razorgo/razor/tools/cli"
 )
 
@@ -72,21 +70,8 @@ evaluation: {metric: bbox}
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(cfgPath, config.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	alg, err := algorithms.FromConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := alg.InitWeights(rand.New(rand.NewPCG(1, 2))); err != nil {
-		t.Fatal(err)
-	}
-	ckpt, err := checkpoint.SaveTraining(root, "init", alg, nil, checkpoint.Meta{Iteration: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alg := testkit.Build(t, cfgPath)
+	ckpt := testkit.InitCheckpoint(t, alg, 1, root, "init")
 
 	out := filepath.Join(t.TempDir(), "results.bbox.json")
 	metricsOut := filepath.Join(t.TempDir(), "metrics.json")

@@ -15,9 +15,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/razorgo/razor/algorithms"
-	"github.com/razorgo/razor/config"
-	"github.com/razorgo/razor/runners/checkpoint"
+	"github.com/razorgo/razor/internal/testkit"
+
 	"github.com/razorgo/razor/tools/cli"
 )
 
@@ -76,22 +75,7 @@ data:
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(cfgPath, config.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	alg, err := algorithms.FromConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := alg.InitWeights(rand.New(rand.NewPCG(3, 4))); err != nil {
-		t.Fatal(err)
-	}
-	ckpt, err := checkpoint.SaveTraining(dir, "iter_1", alg, nil, checkpoint.Meta{Iteration: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfgPath, ckpt
+	return cfgPath, testkit.InitCheckpoint(t, testkit.Build(t, cfgPath), 3, dir, "iter_1")
 }
 
 func TestTestTool(t *testing.T) {
