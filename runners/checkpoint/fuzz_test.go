@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"gorgonia.org/tensor"
 )
@@ -30,9 +31,22 @@ func FuzzReadPth(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		p2, err := ReadPth(p)
-		if err == nil && p2.StateDict == nil {
-			t.Fatal("no error and no state dict")
+		type result struct {
+			p   *Pth
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			p2, err := ReadPth(p)
+			done <- result{p2, err}
+		}()
+		select {
+		case r := <-done:
+			if r.err == nil && r.p.StateDict == nil {
+				t.Fatal("no error and no state dict")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("ReadPth of %d bytes still running after 10 s", len(data))
 		}
 	})
 }

@@ -46,6 +46,9 @@ func ReadPth(path string) (p *Pth, err error) {
 	if err := checkPthHeader(path); err != nil {
 		return nil, fmt.Errorf("read PyTorch checkpoint %s: %w", path, err)
 	}
+	if err := checkPthStorages(path); err != nil {
+		return nil, fmt.Errorf("read PyTorch checkpoint %s: %w", path, err)
+	}
 	obj, err := pytorch.LoadWithUnpickler(path, func(r io.Reader) pickle.Unpickler {
 		u := pickle.NewUnpickler(r)
 		u.FindClass = findClass

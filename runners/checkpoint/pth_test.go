@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -205,6 +206,48 @@ func TestReadPthTruncatedOrEmpty(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%s: ReadPth still running after 10 s", in.name)
+		}
+	}
+}
+
+// TestReadPthDeclaredSizesAreBounded patches every offset of the fixtures
+// with a huge number, which lands on every storage's declared size (the
+// legacy format's 8-byte counts, the zip format's pickled sizes) among
+// other places: no read may fill memory far beyond the file's size
+// (gopickle fills a storage of the declared size before reading it). A
+// pickle's own length prefixes make gopickle allocate up to 2 GB that it
+// never touches; the process's peak resident memory shows what is filled.
+func TestReadPthDeclaredSizesAreBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads the fixtures some 6500 times")
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "x.pth")
+	for _, c := range []struct {
+		file  string
+		patch []byte
+	}{
+		{"bare_legacy.pth", []byte{0, 0, 0, 0, 0x40, 0, 0, 0}}, // 2^38 little-endian
+		{"bare_zip.pth", []byte{0xff, 0xff, 0xff, 0x7f}},       // BININT 2^31-1
+	} {
+		orig, err := os.ReadFile(filepath.Join("testdata", c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off+len(c.patch) <= len(orig); off++ {
+			b := append([]byte(nil), orig...)
+			copy(b[off:], c.patch)
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, _ = ReadPth(p)
+			var ru syscall.Rusage
+			if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+				t.Fatal(err)
+			}
+			if ru.Maxrss > 1<<20 { // KiB
+				t.Fatalf("%s patched at %d: the process's resident memory reached %d MB", c.file, off, ru.Maxrss>>10)
+			}
 		}
 	}
 }
