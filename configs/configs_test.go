@@ -544,7 +544,7 @@ func TestPipelines(t *testing.T) {
 				"supernet_det": {"load_from": "/from/supernet_cls/checkpoint", "runner.max_epochs": 4, "evaluation.num_subnets": 3, "algorithm.input_shape": []any{3, 256, 256}},
 				"search":       {"searcher.eval_split": "search", "data.search.ann_file": "data/mnist_det/annotations/instances_search.json"},
 				"subnet_cls":   {"algorithm.mutable_cfg": "/from/search/best_subnet", "algorithm.retraining": true},
-				"subnet_det":   {"algorithm.mutable_cfg": "/from/search/best_subnet", "load_from": "/from/subnet_cls/checkpoint", "runner.max_epochs": 4, "lr_config.step": []any{3}},
+				"subnet_det":   {"algorithm.mutable_cfg": "/from/search/best_subnet", "load_from": "/from/subnet_cls/checkpoint", "runner.max_epochs": 5, "lr_config.step": []any{4}},
 				"show":         {"algorithm.mutable_cfg": "/from/search/best_subnet"},
 			}, nil},
 	}
