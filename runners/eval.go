@@ -247,14 +247,14 @@ func (h *EvalHook) LoadState(b json.RawMessage) error {
 func (h *EvalHook) BeforeRun(r *Runner) error {
 	if h.ByEpoch {
 		done := r.Epoch
-		if done > 0 && r.InnerIter == 0 && h.evaluated < done && ((h.Interval > 0 && done%h.Interval == 0) || done == r.MaxEpochs) {
+		if done > 0 && r.InnerIter == 0 && h.evaluated < done && h.due(done, r.MaxEpochs) {
 			r.Log.Printf("running the evaluation after epoch %d, which the interrupted run did not finish", done)
 			return h.evaluate(r, r.Iter, done, 0)
 		}
 		return nil
 	}
 	done := r.Iter
-	if done > 0 && h.evaluated < done && ((h.Interval > 0 && done%h.Interval == 0) || done == r.MaxIters) {
+	if done > 0 && h.evaluated < done && h.due(done, r.MaxIters) {
 		r.Log.Printf("running the evaluation after iteration %d, which the interrupted run did not finish", done)
 		return h.evaluate(r, done, r.Epoch, r.InnerIter)
 	}
@@ -266,11 +266,16 @@ func (h *EvalHook) AfterTrainIter(r *Runner) error {
 	if h.ByEpoch {
 		return nil
 	}
-	done := r.Iter + 1
-	if (h.Interval > 0 && done%h.Interval == 0) || done == r.MaxIters {
+	if done := r.Iter + 1; h.due(done, r.MaxIters) {
 		return h.evaluate(r, done, r.Epoch, r.InnerIter+1)
 	}
 	return nil
+}
+
+// due reports whether done iterations (or epochs) of max end at an
+// evaluation: every Interval, and at the end.
+func (h *EvalHook) due(done, max int) bool {
+	return (h.Interval > 0 && done%h.Interval == 0) || done == max
 }
 
 // AfterTrainEpoch evaluates on epoch intervals.
@@ -278,8 +283,7 @@ func (h *EvalHook) AfterTrainEpoch(r *Runner) error {
 	if !h.ByEpoch {
 		return nil
 	}
-	done := r.Epoch + 1
-	if (h.Interval > 0 && done%h.Interval == 0) || done == r.MaxEpochs {
+	if done := r.Epoch + 1; h.due(done, r.MaxEpochs) {
 		return h.evaluate(r, r.Iter, done, 0)
 	}
 	return nil

@@ -43,10 +43,11 @@ func ReadPth(path string) (p *Pth, err error) {
 			p, err = nil, fmt.Errorf("read PyTorch checkpoint %s: unsupported or corrupt file: %v", path, r)
 		}
 	}()
-	if err := checkPthHeader(path); err != nil {
-		return nil, fmt.Errorf("read PyTorch checkpoint %s: %w", path, err)
+	isZip, err := checkPthHeader(path)
+	if err == nil {
+		err = checkPthStorages(path, isZip)
 	}
-	if err := checkPthStorages(path); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("read PyTorch checkpoint %s: %w", path, err)
 	}
 	obj, err := pytorch.LoadWithUnpickler(path, func(r io.Reader) pickle.Unpickler {
@@ -108,23 +109,25 @@ func ReadPth(path string) (p *Pth, err error) {
 // first tries the file as a tar archive and loops forever where the tar
 // reader says end of archive (an empty file, or one of 1 KiB of zeros), so
 // anything else is refused here.
-func checkPthHeader(path string) error {
+func checkPthHeader(path string) (isZip bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer f.Close()
 	head := make([]byte, 4)
 	n, err := io.ReadFull(f, head)
 	switch {
 	case n == 0:
-		return fmt.Errorf("the file is empty; torch.save writes a zip archive or a pickle")
-	case n >= 4 && string(head) == "PK\x03\x04", head[0] == 0x80:
-		return nil
+		return false, fmt.Errorf("the file is empty; torch.save writes a zip archive or a pickle")
+	case n >= 4 && string(head) == "PK\x03\x04":
+		return true, nil
+	case head[0] == 0x80:
+		return false, nil
 	case err != nil && n < 4:
-		return fmt.Errorf("the file holds only %d bytes (% x), not a zip archive or a pickle as torch.save writes", n, head[:n])
+		return false, fmt.Errorf("the file holds only %d bytes (% x), not a zip archive or a pickle as torch.save writes", n, head[:n])
 	}
-	return fmt.Errorf("the file starts with bytes % x, not a zip archive (PK 03 04) or a pickle (80) as torch.save writes", head)
+	return false, fmt.Errorf("the file starts with bytes % x, not a zip archive (PK 03 04) or a pickle (80) as torch.save writes", head)
 }
 
 // findClass resolves the classes a checkpoint may reference beyond the ones

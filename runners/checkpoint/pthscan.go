@@ -14,28 +14,22 @@ import (
 	"github.com/nlpodyssey/gopickle/types"
 )
 
-// checkPthStorages reads a PyTorch checkpoint's pickles once without
+// checkPthStorages reads a PyTorch checkpoint's pickles (isZip: the zip
+// format, else the legacy one, as checkPthHeader found) once without
 // building anything, to check that every storage they declare fits in
 // the bytes the file holds for it: gopickle allocates a storage of the
 // pickle's declared size before reading its data, so a few bytes that
 // declare a billion elements would allocate gigabytes. What the scan
 // cannot parse it leaves to gopickle, which then fails on the same bytes.
-func checkPthStorages(p string) error {
-	head := make([]byte, 4)
+func checkPthStorages(p string, isZip bool) error {
+	if isZip {
+		return checkZipStorages(p)
+	}
 	f, err := os.Open(p)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if _, err := io.ReadFull(f, head); err != nil {
-		return nil
-	}
-	if string(head) == "PK\x03\x04" {
-		return checkZipStorages(p)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
 	st, err := f.Stat()
 	if err != nil {
 		return err

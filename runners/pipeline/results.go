@@ -139,7 +139,7 @@ func (p *Runner) results(records []*Record) (*Results, error) {
 		}
 		st.Metric = sum.Metric
 		if st.Metric == nil && sum.Tested != nil {
-			st.Metric = mainMetric(sum.Tested.Metrics)
+			st.Metric = MainMetric(sum.Tested.Metrics)
 		}
 		if st.Metric == nil && sum.Searched != nil {
 			st.Metric = &StepMetric{Name: sum.Searched.ScoreKey, Value: sum.Searched.Score,
@@ -161,10 +161,10 @@ func (p *Runner) results(records []*Record) (*Results, error) {
 // COCO bbox mAP for a detector, top-1 accuracy for a classifier.
 var MainMetrics = []string{"bbox_mAP", "accuracy_top-1"}
 
-// mainMetric picks the headline of metrics: the first of MainMetrics it
+// MainMetric picks the headline of metrics: the first of MainMetrics it
 // holds (with its "_std" spread when a supernet was averaged over
 // subnets), else the first by name; nil for no metrics.
-func mainMetric(metrics map[string]float64) *StepMetric {
+func MainMetric(metrics map[string]float64) *StepMetric {
 	if len(metrics) == 0 {
 		return nil
 	}
@@ -185,10 +185,6 @@ func mainMetric(metrics map[string]float64) *StepMetric {
 	}
 	return m
 }
-
-// MainMetric is mainMetric for a tool's Summarize: the headline of a
-// training run's last evaluation, say.
-func MainMetric(metrics map[string]float64) *StepMetric { return mainMetric(metrics) }
 
 // SearchSummary is the Summarize of a tool whose outputs named subnet and
 // report are a search's best_subnet.yaml and search_report.json, as

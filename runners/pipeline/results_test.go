@@ -131,11 +131,11 @@ func TestMainMetric(t *testing.T) {
 		{map[string]float64{"b": 2, "a": 1}, &StepMetric{Name: "a", Value: 1}},
 		{map[string]float64{}, nil},
 	} {
-		if got := mainMetric(c.metrics); !reflect.DeepEqual(got, c.want) {
-			t.Errorf("mainMetric(%v) = %+v, want %+v", c.metrics, got, c.want)
+		if got := MainMetric(c.metrics); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("MainMetric(%v) = %+v, want %+v", c.metrics, got, c.want)
 		}
 	}
-	m := mainMetric(map[string]float64{"bbox_mAP": 0.32614, "bbox_mAP_std": std})
+	m := MainMetric(map[string]float64{"bbox_mAP": 0.32614, "bbox_mAP_std": std})
 	if got, want := m.String(), "bbox_mAP 0.3261 ± 0.0150"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
