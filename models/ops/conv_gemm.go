@@ -44,10 +44,58 @@ func validRange(nOut, stride, off, n int) (lo, hi int) {
 	return min(lo, nOut), hi
 }
 
+// sideBySideHW is the plane size below which a pointwise convolution
+// multiplies all images at once instead of one product per image: the
+// images' planes are copied side by side into one matrix (n·hw columns)
+// and the result copied back. A product per image of 16 or 4 columns
+// spends more on packing the weights than on multiplying; the copies cost
+// one pass over the input and output, against Cout (or Cin)
+// multiply-adds per value in the product.
+const sideBySideHW = 64
+
+// sideBySide copies channels [c0, c0+c) of every image of an n×ch×hw
+// tensor into dst as a c×(n·hw) matrix: row r holds channel c0+r of each
+// image in turn.
+func sideBySide[T blas.Float](n, ch, hw, c0, c int, src, dst []T) {
+	ld := n * hw
+	parallel(c, func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			for i := 0; i < n; i++ {
+				copy(dst[r*ld+i*hw:r*ld+(i+1)*hw], src[(i*ch+c0+r)*hw:])
+			}
+		}
+	})
+}
+
+// apart is the inverse of sideBySide: it copies a c×(n·hw) matrix back
+// into channels [c0, c0+c) of an n×ch×hw tensor.
+func apart[T blas.Float](n, ch, hw, c0, c int, src, dst []T) {
+	ld := n * hw
+	parallel(c, func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			for i := 0; i < n; i++ {
+				copy(dst[(i*ch+c0+r)*hw:(i*ch+c0+r+1)*hw], src[r*ld+i*hw:])
+			}
+		}
+	})
+}
+
 // pointwiseForward runs a 1x1 stride-1 convolution as one product per
-// image and group, straight from the input.
+// image and group, straight from the input, or, for small planes, one
+// product per group over all images side by side.
 func pointwiseForward[T blas.Float](g convGeom, x, w, y []T) {
 	hw := g.h * g.w
+	if hw < sideBySideHW && g.n > 1 {
+		ld := g.n * hw
+		xs, ys := scratch[T](g.cinG*ld), scratch[T](g.coutG*ld)
+		for gr := 0; gr < g.groups; gr++ {
+			sideBySide(g.n, g.cin, hw, gr*g.cinG, g.cinG, x, xs)
+			gemm(false, false, g.coutG, ld, g.cinG, 1, w[gr*g.coutG*g.cinG:], g.cinG, xs, ld, 0, ys, ld)
+			apart(g.n, g.cout, hw, gr*g.coutG, g.coutG, ys, y)
+		}
+		putScratch(xs, ys)
+		return
+	}
 	parallel(g.n*g.groups, func(_, lo, hi int) {
 		for t := lo; t < hi; t++ {
 			i, gr := t/g.groups, t%g.groups
@@ -59,9 +107,21 @@ func pointwiseForward[T blas.Float](g convGeom, x, w, y []T) {
 	})
 }
 
-// pointwiseBackwardInput computes gx = Wᵀ·gy per image and group.
+// pointwiseBackwardInput computes gx = Wᵀ·gy per image and group (for
+// small planes, per group over all images side by side).
 func pointwiseBackwardInput[T blas.Float](g convGeom, w, gy, gx []T) {
 	hw := g.h * g.w
+	if hw < sideBySideHW && g.n > 1 {
+		ld := g.n * hw
+		gys, gxs := scratch[T](g.coutG*ld), scratch[T](g.cinG*ld)
+		for gr := 0; gr < g.groups; gr++ {
+			sideBySide(g.n, g.cout, hw, gr*g.coutG, g.coutG, gy, gys)
+			gemm(true, false, g.cinG, ld, g.coutG, 1, w[gr*g.coutG*g.cinG:], g.cinG, gys, ld, 0, gxs, ld)
+			apart(g.n, g.cin, hw, gr*g.cinG, g.cinG, gxs, gx)
+		}
+		putScratch(gys, gxs)
+		return
+	}
 	parallel(g.n*g.groups, func(_, lo, hi int) {
 		for t := lo; t < hi; t++ {
 			i, gr := t/g.groups, t%g.groups
@@ -73,9 +133,22 @@ func pointwiseBackwardInput[T blas.Float](g convGeom, w, gy, gx []T) {
 	})
 }
 
-// pointwiseBackwardWeight computes gw = Σ_images gy·xᵀ per group.
+// pointwiseBackwardWeight computes gw = Σ_images gy·xᵀ per group; for
+// small planes the sum over images is the shared dimension of one product
+// of all images side by side.
 func pointwiseBackwardWeight[T blas.Float](g convGeom, x, gy, gw []T) {
 	hw := g.h * g.w
+	if hw < sideBySideHW && g.n > 1 {
+		ld := g.n * hw
+		gys, xs := scratch[T](g.coutG*ld), scratch[T](g.cinG*ld)
+		for gr := 0; gr < g.groups; gr++ {
+			sideBySide(g.n, g.cout, hw, gr*g.coutG, g.coutG, gy, gys)
+			sideBySide(g.n, g.cin, hw, gr*g.cinG, g.cinG, x, xs)
+			gemm(false, true, g.coutG, g.cinG, ld, 1, gys, ld, xs, ld, 0, gw[gr*g.coutG*g.cinG:], g.cinG)
+		}
+		putScratch(gys, xs)
+		return
+	}
 	sumOverImages(g.n, gw, func(_, i int, acc []T, first bool) {
 		beta := T(1)
 		if first {

@@ -66,7 +66,7 @@ var convCases = []convCase{
 	{tensor.Shape{2, 4, 5, 5}, tensor.Shape{4, 2, 3, 3}, Conv2dParams{Padding: [2]int{1, 1}, Groups: 2}},
 	{tensor.Shape{1, 3, 9, 9}, tensor.Shape{2, 3, 1, 1}, Conv2dParams{Stride: [2]int{2, 2}}},
 	// Depthwise with whole and partial blocks of eight channels, for the
-	// interleaving kernels of the cgo build.
+	// interleaving kernels (assembly on amd64, C with cgo elsewhere).
 	{tensor.Shape{2, 16, 9, 7}, tensor.Shape{16, 1, 3, 3}, Conv2dParams{Padding: [2]int{1, 1}, Groups: 16}},
 	{tensor.Shape{1, 11, 9, 10}, tensor.Shape{11, 1, 5, 5}, Conv2dParams{Stride: [2]int{2, 2}, Padding: [2]int{2, 2}, Groups: 11}},
 	{tensor.Shape{1, 9, 6, 6}, tensor.Shape{9, 1, 3, 3}, Conv2dParams{Padding: [2]int{2, 2}, Dilation: [2]int{2, 2}, Groups: 9}},
@@ -150,8 +150,8 @@ func TestConvGradientsMatchFiniteDifferences(t *testing.T) {
 	}
 }
 
-// TestConvFloat32MatchesFloat64 checks the float32 paths (the build's BLAS,
-// and in the cgo build the native depthwise kernels) against the float64
+// TestConvFloat32MatchesFloat64 checks the float32 paths (the build's BLAS
+// and the eight-wide depthwise kernels) against the float64
 // Go kernels that the gradient checks validate.
 func TestConvFloat32MatchesFloat64(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))

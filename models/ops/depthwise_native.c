@@ -1,4 +1,4 @@
-//go:build cgo && !purego
+//go:build cgo && !purego && !amd64
 
 // Depthwise convolution kernels for the cgo build. Go's compiler
 // does not vectorize, and a depthwise convolution over small planes (7x7,

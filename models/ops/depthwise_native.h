@@ -1,4 +1,4 @@
-//go:build cgo && !purego
+//go:build cgo && !purego && !amd64
 
 #ifndef RAZOR_DEPTHWISE_NATIVE_H
 #define RAZOR_DEPTHWISE_NATIVE_H

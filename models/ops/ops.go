@@ -12,17 +12,19 @@
 // Kernels are generic over float32 and float64; models run float32, and the
 // tests check every backward kernel against float64 finite differences.
 // Large loops are split across GOMAXPROCS goroutines; matrix products go
-// through models/ops/blas, whose `openblas` build tag links OpenBLAS for
-// them. Independently of that tag, a cgo build runs float32 depthwise
-// convolutions and batch-norm reductions on vectorized C kernels
-// (depthwise_native.c, batchnorm_native.c), which the tests check against
-// the Go kernels; CGO_ENABLED=0 or the `purego` tag keeps the Go loops.
+// through models/ops/blas (a Go assembly micro-kernel on amd64; the
+// `openblas` build tag links OpenBLAS instead). Float32 depthwise
+// convolutions and batch norm run on eight-wide kernels: Go assembly on
+// amd64 (package models/ops/internal/simd, with or without cgo), C
+// elsewhere when cgo is on (depthwise_native.c, batchnorm_native.c); the
+// tests check them against the Go loops, which the `purego` tag keeps.
 //
 // Ops that keep state (BatchNorm2d's running statistics) update it when the
 // graph runs, once per execution of the node; a graph that uses such an op
 // must not be run by two machines at the same time.
 //
-// Of razor it imports only models/ops/blas and internal/par: ops know
+// Of razor it imports only models/ops/blas, models/ops/internal/simd and
+// internal/par: ops know
 // tensors and graphs, not modules, weights' names or configs.
 package ops
 

@@ -9,13 +9,16 @@
 // A, B and C. As in BLAS, C is not read when beta is 0, so stale NaNs in an
 // output buffer never leak into a result.
 //
-// A plain build uses the pure-Go implementation; building with the tag
-// `openblas` links Debian's libopenblas through cgo instead (see Default).
-// Both split one large multiply across goroutines themselves, so callers
-// that already run several multiplies in parallel stay within GOMAXPROCS
-// threads of real work.
+// A plain build uses Go: on amd64 a packed, cache-blocked multiply around
+// an assembly micro-kernel (AVX-512 or AVX2+FMA, picked at start-up and per
+// product's shape), elsewhere, or with the purego tag, portable Go loops.
+// Building with the tag `openblas` links Debian's libopenblas through cgo
+// instead (see Default). Both split one large multiply across goroutines
+// themselves, so callers that already run several multiplies in parallel
+// stay within GOMAXPROCS threads of real work.
 //
-// Of razor it imports only internal/par; models/ops is its one user.
+// Of razor it imports only internal/par and models/ops/internal/simd;
+// models/ops is its one user.
 package blas
 
 import "fmt"

@@ -49,7 +49,10 @@ func (g gemmCase) String() string {
 
 func gemmCases() []gemmCase {
 	var cases []gemmCase
-	shapes := [][3]int{{1, 1, 1}, {3, 5, 7}, {2, 9, 4}, {17, 13, 9}, {32, 600, 33}, {5, 3, 600}, {70, 40, 300}}
+	shapes := [][3]int{{1, 1, 1}, {3, 5, 7}, {2, 9, 4}, {17, 13, 9}, {32, 600, 33}, {5, 3, 600}, {70, 40, 300},
+		// Exactly one micro-kernel tile (6×16, 12×32), one past it, and
+		// blocks past blockM, blockK and blockN at once.
+		{6, 16, 3}, {12, 32, 2}, {13, 33, 5}, {197, 1030, 261}}
 	for _, s := range shapes {
 		for _, tA := range []bool{false, true} {
 			for _, tB := range []bool{false, true} {
@@ -97,8 +100,27 @@ func toF32(s []float64) []float32 {
 	return out
 }
 
+// impls lists every multiply this machine can run: the build's default,
+// Go (its best micro-kernel), each micro-kernel on its own and the portable
+// code.
+func impls() []Gemm {
+	out := []Gemm{Default()}
+	if Default().Name() != (Go{}).Name() {
+		out = append(out, Go{})
+	}
+	for _, kn := range supportedKernels() {
+		if kn != goKernel {
+			out = append(out, kernelGemm{kn})
+		}
+	}
+	if goKernel != nil {
+		out = append(out, Portable{})
+	}
+	return out
+}
+
 func TestSgemmMatchesNaive(t *testing.T) {
-	impls := []Gemm{Go{}, Default()}
+	impls := impls()
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, g := range gemmCases() {
 		a, lda, b, ldb, c, ldc := operands(g, rng)
@@ -154,7 +176,7 @@ func TestGenericFloat64IsExactToRounding(t *testing.T) {
 }
 
 func TestBetaZeroIgnoresNaNInC(t *testing.T) {
-	for _, impl := range []Gemm{Go{}, Default()} {
+	for _, impl := range impls() {
 		c := []float32{float32(math.NaN()), float32(math.Inf(1))}
 		impl.Sgemm(false, false, 1, 2, 1, 1, []float32{2}, 1, []float32{3, 4}, 2, 0, c, 2)
 		if c[0] != 6 || c[1] != 8 {
@@ -164,7 +186,7 @@ func TestBetaZeroIgnoresNaNInC(t *testing.T) {
 }
 
 func TestSgemmPanicsOnShortSlice(t *testing.T) {
-	for _, impl := range []Gemm{Go{}, Default()} {
+	for _, impl := range impls() {
 		func() {
 			defer func() {
 				if recover() == nil {
@@ -188,11 +210,7 @@ func BenchmarkSgemm(b *testing.B) {
 		{"conv1x1_fwd_320x49x320", false, false, 320, 49, 320},
 		{"linear_32x1000x1024", false, true, 32, 1000, 1024},
 	}
-	impls := []Gemm{Go{}}
-	if Default().Name() != (Go{}).Name() {
-		impls = append(impls, Default())
-	}
-	for _, impl := range impls {
+	for _, impl := range impls() {
 		for _, s := range shapes {
 			b.Run(impl.Name()+"/"+s.name, func(b *testing.B) {
 				lda, ldb := s.k, s.n

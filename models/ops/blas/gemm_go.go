@@ -6,21 +6,102 @@ import (
 	"github.com/razorgo/razor/internal/par"
 )
 
-// Go is the pure-Go implementation: cache-blocked, unrolled four deep over
-// the shared dimension, and split across goroutines when one multiply is big
-// enough to pay for it.
+// Go is the implementation that needs no C: on amd64 a packed,
+// cache-blocked multiply around an assembly micro-kernel (AVX-512 or
+// AVX2+FMA, whichever the CPU has, chosen at start-up), elsewhere the
+// portable Generic multiply. Either splits one big multiply across
+// goroutines.
 type Go struct{}
 
-// Name reports "go".
-func (Go) Name() string { return "go" }
+// goKernel is the fastest micro-kernel this CPU runs, nil where the
+// portable code runs instead; goKernels are all of them, fastest first.
+var (
+	goKernels = supportedKernels()
+	goKernel  = func() *microKernel {
+		if len(goKernels) > 0 {
+			return goKernels[0]
+		}
+		return nil
+	}()
+)
+
+// kernelFor picks the micro-kernel that wastes least on an m×n product:
+// tiles past the edges are computed whole, so a 12×32 AVX-512 tile, twice
+// as fast per value as a 6×16 AVX2 one, still loses on a 16-column product
+// (half its tile padding) or on 6 rows.
+func kernelFor(m, n int) *microKernel {
+	var best *microKernel
+	bestCost := 0
+	for _, kn := range goKernels {
+		// Padded multiply-adds per vector instruction's worth.
+		cost := ceilTo(m, kn.mr) * ceilTo(n, kn.nr) / kn.lanes
+		if best == nil || cost < bestCost {
+			best, bestCost = kn, cost
+		}
+	}
+	return best
+}
+
+func ceilTo(v, step int) int { return (v + step - 1) / step * step }
+
+// Name reports "go" and, after a slash, the micro-kernel in use ("go/avx2",
+// "go/avx512"), or "go/portable".
+func (Go) Name() string {
+	if goKernel == nil {
+		return "go/portable"
+	}
+	return "go/" + goKernel.name
+}
 
 // Sgemm implements Gemm.
 func (Go) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if goKernel != nil {
+		kernelGemm{kernelFor(m, n)}.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
 	Generic(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // SgemmSerial implements Gemm.
 func (Go) SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if goKernel != nil {
+		kernelGemm{kernelFor(m, n)}.SgemmSerial(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	GenericSerial(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// kernelGemm is the packed multiply through one micro-kernel.
+type kernelGemm struct{ kn *microKernel }
+
+func (g kernelGemm) Name() string { return "go/" + g.kn.name }
+
+func (g kernelGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	split(transA, transB, m, n, k, lda, ldb, ldc, func(m, n, aOff, bOff, cOff int) {
+		sgemmPacked(g.kn, transA, transB, m, n, k, alpha, a[aOff:], lda, b[bOff:], ldb, beta, c[cOff:], ldc)
+	})
+}
+
+func (g kernelGemm) SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	sgemmPacked(g.kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Portable is the portable pure-Go multiply on every architecture, the
+// fallback where no micro-kernel runs; tests and benchmarks compare it.
+type Portable struct{}
+
+// Name reports "go/portable".
+func (Portable) Name() string { return "go/portable" }
+
+// Sgemm implements Gemm.
+func (Portable) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	Generic(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// SgemmSerial implements Gemm.
+func (Portable) SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	GenericSerial(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
@@ -91,18 +172,7 @@ func split(transA, transB bool, m, n, k, lda, ldb, ldc int, part func(m, n, aOff
 // when the rows of op(B) are contiguous, dot products when B is stored
 // transposed (then its columns are contiguous instead).
 func gemmSerial[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
-	for i := 0; i < m; i++ {
-		row := c[i*ldc : i*ldc+n]
-		switch beta {
-		case 0:
-			clear(row)
-		case 1:
-		default:
-			for j := range row {
-				row[j] *= beta
-			}
-		}
-	}
+	scaleC(m, n, beta, c, ldc)
 	if alpha == 0 || k == 0 || m == 0 || n == 0 {
 		return
 	}

@@ -1,0 +1,185 @@
+// Command gemm writes the amd64 GEMM micro-kernels of package simd with
+// avo (gemm_amd64.s and its Go declarations, gemm_amd64.go).
+//
+// The asmgen module is its own so that avo stays out of razor's go.mod:
+// razor's build uses only the committed output. Regenerate after editing
+// this file with `go generate ./models/ops/internal/simd` from the
+// repository root.
+//
+// Every kernel has the same contract. a points at a packed panel of op(A)
+// (alpha already applied): k steps of mr consecutive values, one per row.
+// b points at a packed panel of op(B): k steps of nr consecutive values,
+// one per column. The kernel adds the mr×nr product of the two panels to the
+// tile of C at c whose rows are ldc floats apart (its Set variant
+// overwrites the tile instead, without reading it); it never touches
+// anything past the tile, so callers give edge tiles a scratch tile of
+// their own.
+package main
+
+import (
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+func main() {
+	ConstraintExpr("!purego")
+	for _, set := range []bool{false, true} {
+		kernelAVX2(set)
+		kernelAVX512(set)
+	}
+	Generate()
+}
+
+// kernelArgs loads the five arguments every kernel takes, with ldc turned
+// into a byte stride.
+func kernelArgs() (k, a, b, c, ldc reg.Register) {
+	k = Load(Param("k"), GP64())
+	a = Load(Param("a"), GP64())
+	b = Load(Param("b"), GP64())
+	c = Load(Param("c"), GP64())
+	ldc = Load(Param("ldc"), GP64())
+	SHLQ(Imm(2), ldc)
+	return
+}
+
+// kernelAVX2 is a 6×16 tile: twelve YMM accumulators, two YMM for the B
+// step and one for the broadcast A value, fifteen of the sixteen registers.
+// The shared dimension is unrolled twice.
+func kernelAVX2(set bool) {
+	const mr, nr = 6, 16
+	name, verb := kernelName("Sgemm6x16AVX2", set)
+	TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int)")
+	Doc(name+" "+verb+" the product of a 6-row packed A panel and a",
+		"16-column packed B panel, k steps deep, "+to(set)+" the 6×16 tile of C at c.",
+		"It needs AVX2 and FMA.")
+	k, a, b, c, ldc := kernelArgs()
+
+	var acc [mr][2]reg.VecVirtual
+	for r := range acc {
+		for h := range acc[r] {
+			acc[r][h] = YMM()
+			VXORPS(acc[r][h], acc[r][h], acc[r][h])
+		}
+	}
+	b0, b1, x := YMM(), YMM(), YMM()
+
+	step := func(off int) {
+		VMOVUPS(Mem{Base: b, Disp: 4 * nr * off}, b0)
+		VMOVUPS(Mem{Base: b, Disp: 4*nr*off + 32}, b1)
+		for r := 0; r < mr; r++ {
+			VBROADCASTSS(Mem{Base: a, Disp: 4 * (mr*off + r)}, x)
+			VFMADD231PS(b0, x, acc[r][0])
+			VFMADD231PS(b1, x, acc[r][1])
+		}
+	}
+
+	Label("avx2pairs")
+	CMPQ(k, Imm(2))
+	JL(LabelRef("avx2tail"))
+	step(0)
+	step(1)
+	ADDQ(U32(4*mr*2), a)
+	ADDQ(U32(4*nr*2), b)
+	SUBQ(Imm(2), k)
+	JMP(LabelRef("avx2pairs"))
+
+	Label("avx2tail")
+	TESTQ(k, k)
+	JE(LabelRef("avx2store"))
+	step(0)
+
+	Label("avx2store")
+	for r := 0; r < mr; r++ {
+		for h := 0; h < 2; h++ {
+			if !set {
+				VADDPS(Mem{Base: c, Disp: 32 * h}, acc[r][h], acc[r][h])
+			}
+			VMOVUPS(acc[r][h], Mem{Base: c, Disp: 32 * h})
+		}
+		if r < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// kernelAVX512 is a 12×32 tile: twenty-four ZMM accumulators and two ZMM
+// for the B step; each A value is broadcast straight from memory into its
+// multiply-add. The shared dimension is unrolled twice.
+func kernelAVX512(set bool) {
+	const mr, nr = 12, 32
+	name, verb := kernelName("Sgemm12x32AVX512", set)
+	TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int)")
+	Doc(name+" "+verb+" the product of a 12-row packed A panel and a",
+		"32-column packed B panel, k steps deep, "+to(set)+" the 12×32 tile of C at c.",
+		"It needs AVX-512F.")
+	k, a, b, c, ldc := kernelArgs()
+
+	var acc [mr][2]reg.VecVirtual
+	for r := range acc {
+		for h := range acc[r] {
+			acc[r][h] = ZMM()
+			VPXORD(acc[r][h], acc[r][h], acc[r][h])
+		}
+	}
+	b0, b1 := ZMM(), ZMM()
+
+	step := func(off int) {
+		VMOVUPS(Mem{Base: b, Disp: 4 * nr * off}, b0)
+		VMOVUPS(Mem{Base: b, Disp: 4*nr*off + 64}, b1)
+		for r := 0; r < mr; r++ {
+			m := Mem{Base: a, Disp: 4 * (mr*off + r)}
+			VFMADD231PS_BCST(m, b0, acc[r][0])
+			VFMADD231PS_BCST(m, b1, acc[r][1])
+		}
+	}
+
+	Label("avx512pairs")
+	CMPQ(k, Imm(2))
+	JL(LabelRef("avx512tail"))
+	step(0)
+	step(1)
+	ADDQ(U32(4*mr*2), a)
+	ADDQ(U32(4*nr*2), b)
+	SUBQ(Imm(2), k)
+	JMP(LabelRef("avx512pairs"))
+
+	Label("avx512tail")
+	TESTQ(k, k)
+	JE(LabelRef("avx512store"))
+	step(0)
+
+	Label("avx512store")
+	for r := 0; r < mr; r++ {
+		for h := 0; h < 2; h++ {
+			if !set {
+				VADDPS(Mem{Base: c, Disp: 64 * h}, acc[r][h], acc[r][h])
+			}
+			VMOVUPS(acc[r][h], Mem{Base: c, Disp: 64 * h})
+		}
+		if r < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+
+// kernelName names a kernel's adding or overwriting (Set) variant.
+func kernelName(base string, set bool) (name, verb string) {
+	if set {
+		return base + "Set", "writes"
+	}
+	return base, "adds"
+}
+
+func to(set bool) string {
+	if set {
+		return "into"
+	}
+	return "to"
+}
