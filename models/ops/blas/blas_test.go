@@ -237,3 +237,27 @@ func BenchmarkSgemm(b *testing.B) {
 		}
 	}
 }
+
+// TestKernelForPicksLeastPadding checks the choice between micro-kernels
+// where the CPU has both: the wide AVX-512 tile for products that fill it,
+// the narrow AVX2 one where the wide tile would be mostly padding (at half
+// padding the wide tile's double width makes up for it, and it wins ties).
+func TestKernelForPicksLeastPadding(t *testing.T) {
+	if len(goKernels) < 2 {
+		t.Skipf("this CPU runs %d micro-kernel(s); the choice needs two", len(goKernels))
+	}
+	wide, narrow := goKernels[0], goKernels[1]
+	for _, c := range []struct {
+		m, n int
+		want *microKernel
+	}{
+		{96, 1024, wide},  // whole 12×32 tiles
+		{256, 16, narrow}, // a 32-column tile would be half padding
+		{4, 16, narrow},   // both wide tiles' dimensions mostly padding
+		{24, 64, wide},
+	} {
+		if got := kernelFor(c.m, c.n); got != c.want {
+			t.Errorf("kernelFor(%d, %d) = %s, want %s", c.m, c.n, got.name, c.want.name)
+		}
+	}
+}

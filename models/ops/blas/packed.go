@@ -11,7 +11,7 @@ import (
 type microKernel struct {
 	name   string
 	mr, nr int
-	lanes  int // floats in one of its vectors
+	lanes  int                                    // floats in one of its vectors
 	run    func(k int, a, b, c *float32, ldc int) // C += A·B
 	set    func(k int, a, b, c *float32, ldc int) // C = A·B
 }

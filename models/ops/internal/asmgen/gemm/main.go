@@ -17,7 +17,6 @@
 package main
 
 import (
-
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
@@ -167,7 +166,6 @@ func kernelAVX512(set bool) {
 	VZEROUPPER()
 	RET()
 }
-
 
 // kernelName names a kernel's adding or overwriting (Set) variant.
 func kernelName(base string, set bool) (name, verb string) {
