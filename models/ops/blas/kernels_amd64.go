@@ -21,3 +21,9 @@ func supportedKernels() []*microKernel {
 	}
 	return ks
 }
+
+// The transposing pack loops, used wherever a micro-kernel runs.
+var (
+	packT8 = simd.PackT8
+	packT4 = simd.PackT4
+)

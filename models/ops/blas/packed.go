@@ -142,11 +142,16 @@ func packA(transA bool, alpha float32, a []float32, lda, ic, mc, pc, kc, mr int,
 			}
 			continue
 		}
-		// op(A)[i][p] = a[i*lda+p]: each row's steps are contiguous.
-		for r := 0; r < rows; r++ {
-			src := a[(ic+ir+r)*lda+pc:][:kc]
-			for p, v := range src {
-				panel[p*mr+r] = alpha * v
+		// op(A)[i][p] = a[i*lda+p]: each row's steps are contiguous, so
+		// the panel is their transpose.
+		if alpha == 1 {
+			packTransposed(a, (ic+ir)*lda+pc, lda, rows, kc, panel, mr)
+		} else {
+			for r := 0; r < rows; r++ {
+				src := a[(ic+ir+r)*lda+pc:][:kc]
+				for p, v := range src {
+					panel[p*mr+r] = alpha * v
+				}
 			}
 		}
 		for r := rows; r < mr; r++ {
@@ -173,17 +178,44 @@ func packB(transB bool, b []float32, ldb, pc, kc, jc, nc, nr int, dst []float32)
 			}
 			continue
 		}
-		// op(B)[p][j] = b[j*ldb+p]: each column's steps are contiguous.
-		for j := 0; j < cols; j++ {
-			src := b[(jc+jr+j)*ldb+pc:][:kc]
-			for p, v := range src {
-				panel[p*nr+j] = v
-			}
-		}
+		// op(B)[p][j] = b[j*ldb+p]: each column's steps are contiguous, so
+		// the panel is their transpose.
+		packTransposed(b, (jc+jr)*ldb+pc, ldb, cols, kc, panel, nr)
 		for j := cols; j < nr; j++ {
 			for p := 0; p < kc; p++ {
 				panel[p*nr+j] = 0
 			}
+		}
+	}
+}
+
+// packTransposed writes the transpose of rows×kc values (row q's at
+// src[off+q*ld:]) into a panel whose steps are width floats apart: value p
+// of row q goes to panel[p*width+q]. Where the assembly loops run, groups
+// of 8 or 4 rows go a vector of steps at a time; the rest goes in Go.
+func packTransposed(src []float32, off, ld, rows, kc int, panel []float32, width int) {
+	_ = src[off+(rows-1)*ld+kc-1]
+	_ = panel[(kc-1)*width+rows-1]
+	r := 0
+	if packT8 != nil {
+		for _, g := range [...]struct {
+			rows int
+			pack func(src *float32, ld, k int, dst *float32, stride int)
+		}{{8, packT8}, {4, packT4}} {
+			k := kc &^ (g.rows - 1)
+			for ; k > 0 && r+g.rows <= rows; r += g.rows {
+				g.pack(&src[off+r*ld], ld*4, k, &panel[r], width*4)
+				for q := r; q < r+g.rows; q++ {
+					for p := k; p < kc; p++ {
+						panel[p*width+q] = src[off+q*ld+p]
+					}
+				}
+			}
+		}
+	}
+	for ; r < rows; r++ {
+		for p, v := range src[off+r*ld:][:kc] {
+			panel[p*width+r] = v
 		}
 	}
 }

@@ -23,3 +23,13 @@ func Sgemm6x16AVX2Set(k int, a *float32, b *float32, c *float32, ldc int)
 // 32-column packed B panel, k steps deep, into the 12×32 tile of C at c.
 // It needs AVX-512F.
 func Sgemm12x32AVX512Set(k int, a *float32, b *float32, c *float32, ldc int)
+
+// PackT8 transposes 8 rows of k floats, ld bytes apart from src on, into
+// dst: the 8 values at step p go to dst + p·stride (bytes). k is a
+// multiple of 8. It needs AVX.
+func PackT8(src *float32, ld int, k int, dst *float32, stride int)
+
+// PackT4 transposes 4 rows of k floats, ld bytes apart from src on, into
+// dst: the 4 values at step p go to dst + p·stride (bytes). k is a
+// multiple of 4. It needs AVX.
+func PackT4(src *float32, ld int, k int, dst *float32, stride int)

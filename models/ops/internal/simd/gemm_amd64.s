@@ -595,3 +595,123 @@ avx512store:
 	VMOVUPS Z23, 64(BX)
 	VZEROUPPER
 	RET
+
+// func PackT8(src *float32, ld int, k int, dst *float32, stride int)
+// Requires: AVX
+TEXT ·PackT8(SB), NOSPLIT, $0-40
+	MOVQ src+0(FP), AX
+	MOVQ ld+8(FP), CX
+	MOVQ k+16(FP), DX
+	MOVQ dst+24(FP), BX
+	MOVQ stride+32(FP), SI
+
+pt8loop:
+	CMPQ       DX, $0x08
+	JL         pt8done
+	MOVQ       AX, DI
+	VMOVUPS    (DI), Y0
+	ADDQ       CX, DI
+	VMOVUPS    (DI), Y1
+	ADDQ       CX, DI
+	VMOVUPS    (DI), Y2
+	ADDQ       CX, DI
+	VMOVUPS    (DI), Y3
+	ADDQ       CX, DI
+	VMOVUPS    (DI), Y4
+	ADDQ       CX, DI
+	VMOVUPS    (DI), Y5
+	ADDQ       CX, DI
+	VMOVUPS    (DI), Y6
+	ADDQ       CX, DI
+	VMOVUPS    (DI), Y7
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y0
+	VUNPCKLPS  Y3, Y2, Y1
+	VUNPCKHPS  Y3, Y2, Y2
+	VUNPCKLPS  Y5, Y4, Y3
+	VUNPCKHPS  Y5, Y4, Y4
+	VUNPCKLPS  Y7, Y6, Y5
+	VUNPCKHPS  Y7, Y6, Y6
+	VSHUFPS    $0x44, Y1, Y8, Y7
+	VSHUFPS    $0xee, Y1, Y8, Y8
+	VSHUFPS    $0x44, Y2, Y0, Y9
+	VSHUFPS    $0xee, Y2, Y0, Y10
+	VSHUFPS    $0x44, Y5, Y3, Y1
+	VSHUFPS    $0xee, Y5, Y3, Y2
+	VSHUFPS    $0x44, Y6, Y4, Y3
+	VSHUFPS    $0xee, Y6, Y4, Y11
+	VPERM2F128 $0x20, Y1, Y7, Y0
+	VPERM2F128 $0x31, Y1, Y7, Y4
+	VPERM2F128 $0x20, Y2, Y8, Y1
+	VPERM2F128 $0x31, Y2, Y8, Y5
+	VPERM2F128 $0x20, Y3, Y9, Y2
+	VPERM2F128 $0x31, Y3, Y9, Y6
+	VPERM2F128 $0x20, Y11, Y10, Y3
+	VPERM2F128 $0x31, Y11, Y10, Y7
+	VMOVUPS    Y0, (BX)
+	ADDQ       SI, BX
+	VMOVUPS    Y1, (BX)
+	ADDQ       SI, BX
+	VMOVUPS    Y2, (BX)
+	ADDQ       SI, BX
+	VMOVUPS    Y3, (BX)
+	ADDQ       SI, BX
+	VMOVUPS    Y4, (BX)
+	ADDQ       SI, BX
+	VMOVUPS    Y5, (BX)
+	ADDQ       SI, BX
+	VMOVUPS    Y6, (BX)
+	ADDQ       SI, BX
+	VMOVUPS    Y7, (BX)
+	ADDQ       SI, BX
+	ADDQ       $0x20, AX
+	SUBQ       $0x08, DX
+	JMP        pt8loop
+
+pt8done:
+	VZEROUPPER
+	RET
+
+// func PackT4(src *float32, ld int, k int, dst *float32, stride int)
+// Requires: AVX
+TEXT ·PackT4(SB), NOSPLIT, $0-40
+	MOVQ src+0(FP), AX
+	MOVQ ld+8(FP), CX
+	MOVQ k+16(FP), DX
+	MOVQ dst+24(FP), BX
+	MOVQ stride+32(FP), SI
+
+pt4loop:
+	CMPQ      DX, $0x04
+	JL        pt4done
+	MOVQ      AX, DI
+	VMOVUPS   (DI), X0
+	ADDQ      CX, DI
+	VMOVUPS   (DI), X1
+	ADDQ      CX, DI
+	VMOVUPS   (DI), X2
+	ADDQ      CX, DI
+	VMOVUPS   (DI), X3
+	VUNPCKLPS X1, X0, X4
+	VUNPCKHPS X1, X0, X5
+	VUNPCKLPS X3, X2, X1
+	VUNPCKHPS X3, X2, X3
+	VMOVLHPS  X1, X4, X0
+	VMOVHLPS  X4, X1, X1
+	VMOVLHPS  X3, X5, X2
+	VMOVHLPS  X5, X3, X3
+	VMOVUPS   X0, (BX)
+	ADDQ      SI, BX
+	VMOVUPS   X1, (BX)
+	ADDQ      SI, BX
+	VMOVUPS   X2, (BX)
+	ADDQ      SI, BX
+	VMOVUPS   X3, (BX)
+	ADDQ      SI, BX
+	ADDQ      $0x10, AX
+	SUBQ      $0x04, DX
+	JMP       pt4loop
+
+pt4done:
+	VZEROUPPER
+	RET

@@ -14,6 +14,8 @@ import (
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+
+	"github.com/razorgo/razor/models/ops/internal/asmgen/internal/avx"
 )
 
 func main() {
@@ -178,32 +180,6 @@ func weightTap() {
 	RET()
 }
 
-// transpose8 turns eight vectors of eight values (r[l][j]) into their
-// transpose in place: afterwards r[j][l] holds what r[l][j] held.
-func transpose8(r []reg.VecVirtual) {
-	var t [8]reg.VecVirtual
-	for i := 0; i < 8; i += 2 {
-		t[i], t[i+1] = YMM(), YMM()
-		VUNPCKLPS(r[i+1], r[i], t[i])
-		VUNPCKHPS(r[i+1], r[i], t[i+1])
-	}
-	// t0 = r0/r1 lanes 0,1 (and 4,5), t1 = lanes 2,3 (6,7); the same for
-	// t2,t3 of r2/r3, t4,t5 of r4/r5 and t6,t7 of r6/r7.
-	var s [8]reg.VecVirtual
-	for _, q := range [][3]int{{0, 0, 2}, {4, 4, 6}} {
-		base, a, b := q[0], q[1], q[2]
-		s[base], s[base+1], s[base+2], s[base+3] = YMM(), YMM(), YMM(), YMM()
-		VSHUFPS(Imm(0x44), t[b], t[a], s[base])
-		VSHUFPS(Imm(0xEE), t[b], t[a], s[base+1])
-		VSHUFPS(Imm(0x44), t[b+1], t[a+1], s[base+2])
-		VSHUFPS(Imm(0xEE), t[b+1], t[a+1], s[base+3])
-	}
-	for j := 0; j < 4; j++ {
-		VPERM2F128(Imm(0x20), s[j+4], s[j], r[j])
-		VPERM2F128(Imm(0x31), s[j+4], s[j], r[j+4])
-	}
-}
-
 // pack interleaves eight channel planes into a block, eight pixels at a
 // time: eight loads of one channel's eight pixels, a transpose, eight
 // stores of one pixel's eight channels each.
@@ -227,7 +203,7 @@ func pack() {
 			ADDQ(plane, p)
 		}
 	}
-	transpose8(r)
+	avx.Transpose8(r)
 	off := GP64()
 	for j := range r {
 		MOVQ(Mem{Base: at, Disp: 8 * j}, off)
@@ -261,7 +237,7 @@ func unpack() {
 		MOVQ(Mem{Base: at, Disp: 8 * j}, off)
 		VMOVUPS(Mem{Base: src, Index: off, Scale: 4}, r[j])
 	}
-	transpose8(r)
+	avx.Transpose8(r)
 	p := GP64()
 	MOVQ(dst, p)
 	for l := range r {

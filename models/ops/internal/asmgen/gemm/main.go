@@ -17,9 +17,13 @@
 package main
 
 import (
+	"fmt"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
+
+	"github.com/razorgo/razor/models/ops/internal/asmgen/internal/avx"
 )
 
 func main() {
@@ -28,6 +32,8 @@ func main() {
 		kernelAVX2(set)
 		kernelAVX512(set)
 	}
+	packT(8)
+	packT(4)
 	Generate()
 }
 
@@ -180,4 +186,52 @@ func to(set bool) string {
 		return "into"
 	}
 	return "to"
+}
+
+// packT writes the transpose of a rows×k block (rows = 8 or 4) into a
+// packed panel: for each step p the block's rows' values at p go to rows
+// consecutive floats of the panel, stride bytes after those of p-1. It is
+// how packing reads A (rows of A are the panel's rows) and a transposed B
+// (rows of the stored B are the panel's columns) a vector at a time.
+func packT(rows int) {
+	name := fmt.Sprintf("PackT%d", rows)
+	TEXT(name, NOSPLIT, "func(src *float32, ld, k int, dst *float32, stride int)")
+	Doc(fmt.Sprintf("%s transposes %d rows of k floats, ld bytes apart from src on, into", name, rows),
+		fmt.Sprintf("dst: the %d values at step p go to dst + p·stride (bytes). k is a", rows),
+		fmt.Sprintf("multiple of %d. It needs AVX.", rows))
+	src, ld, k := Load(Param("src"), GP64()), Load(Param("ld"), GP64()), Load(Param("k"), GP64())
+	dst, stride := Load(Param("dst"), GP64()), Load(Param("stride"), GP64())
+	label := fmt.Sprintf("pt%d", rows)
+	Label(label + "loop")
+	CMPQ(k, Imm(uint64(rows)))
+	JL(LabelRef(label + "done"))
+	r := make([]reg.VecVirtual, rows)
+	p := GP64()
+	MOVQ(src, p)
+	for l := range r {
+		if rows == 8 {
+			r[l] = YMM()
+		} else {
+			r[l] = XMM()
+		}
+		VMOVUPS(Mem{Base: p}, r[l])
+		if l < rows-1 {
+			ADDQ(ld, p)
+		}
+	}
+	if rows == 8 {
+		avx.Transpose8(r)
+	} else {
+		avx.Transpose4(r)
+	}
+	for j := range r {
+		VMOVUPS(r[j], Mem{Base: dst})
+		ADDQ(stride, dst)
+	}
+	ADDQ(Imm(uint64(4*rows)), src)
+	SUBQ(Imm(uint64(rows)), k)
+	JMP(LabelRef(label + "loop"))
+	Label(label + "done")
+	VZEROUPPER()
+	RET()
 }
