@@ -29,8 +29,8 @@ import (
 func main() {
 	ConstraintExpr("!purego")
 	for _, set := range []bool{false, true} {
-		kernelAVX2(set)
-		kernelAVX512(set)
+		kernel(avx2Tile(), set)
+		kernel(avx512Tile(), set)
 	}
 	packT(8)
 	packT(4)
@@ -49,121 +49,103 @@ func kernelArgs() (k, a, b, c, ldc reg.Register) {
 	return
 }
 
-// kernelAVX2 is a 6×16 tile: twelve YMM accumulators, two YMM for the B
-// step and one for the broadcast A value, fifteen of the sixteen registers.
-// The shared dimension is unrolled twice.
-func kernelAVX2(set bool) {
-	const mr, nr = 6, 16
-	name, verb := kernelName("Sgemm6x16AVX2", set)
-	TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int)")
-	Doc(name+" "+verb+" the product of a 6-row packed A panel and a",
-		"16-column packed B panel, k steps deep, "+to(set)+" the 6×16 tile of C at c.",
-		"It needs AVX2 and FMA.")
-	k, a, b, c, ldc := kernelArgs()
-
-	var acc [mr][2]reg.VecVirtual
-	for r := range acc {
-		for h := range acc[r] {
-			acc[r][h] = YMM()
-			VXORPS(acc[r][h], acc[r][h], acc[r][h])
-		}
-	}
-	b0, b1, x := YMM(), YMM(), YMM()
-
-	step := func(off int) {
-		VMOVUPS(Mem{Base: b, Disp: 4 * nr * off}, b0)
-		VMOVUPS(Mem{Base: b, Disp: 4*nr*off + 32}, b1)
-		for r := 0; r < mr; r++ {
-			VBROADCASTSS(Mem{Base: a, Disp: 4 * (mr*off + r)}, x)
-			VFMADD231PS(b0, x, acc[r][0])
-			VFMADD231PS(b1, x, acc[r][1])
-		}
-	}
-
-	Label("avx2pairs")
-	CMPQ(k, Imm(2))
-	JL(LabelRef("avx2tail"))
-	step(0)
-	step(1)
-	ADDQ(U32(4*mr*2), a)
-	ADDQ(U32(4*nr*2), b)
-	SUBQ(Imm(2), k)
-	JMP(LabelRef("avx2pairs"))
-
-	Label("avx2tail")
-	TESTQ(k, k)
-	JE(LabelRef("avx2store"))
-	step(0)
-
-	Label("avx2store")
-	for r := 0; r < mr; r++ {
-		for h := 0; h < 2; h++ {
-			if !set {
-				VADDPS(Mem{Base: c, Disp: 32 * h}, acc[r][h], acc[r][h])
-			}
-			VMOVUPS(acc[r][h], Mem{Base: c, Disp: 32 * h})
-		}
-		if r < mr-1 {
-			ADDQ(ldc, c)
-		}
-	}
-	VZEROUPPER()
-	RET()
+// tile describes one micro-kernel: an mr×nr tile of C held in 2·mr vector
+// accumulators (two vectors a row), the shared dimension unrolled twice.
+type tile struct {
+	base, label, needs string
+	mr, nr             int
+	vecBytes           int
+	vec                func() reg.VecVirtual
+	zero               func(v reg.VecVirtual)
+	// fmas emits acc[0] += a·b0 and acc[1] += a·b1 for the A value at m.
+	fmas func(m Mem, b0, b1 reg.VecVirtual, acc [2]reg.VecVirtual)
 }
 
-// kernelAVX512 is a 12×32 tile: twenty-four ZMM accumulators and two ZMM
-// for the B step; each A value is broadcast straight from memory into its
-// multiply-add. The shared dimension is unrolled twice.
-func kernelAVX512(set bool) {
-	const mr, nr = 12, 32
-	name, verb := kernelName("Sgemm12x32AVX512", set)
+// avx2Tile is 6×16: twelve YMM accumulators, two YMM for the B step and
+// one for the broadcast A value, fifteen of the sixteen registers.
+func avx2Tile() tile {
+	var x reg.VecVirtual // allocated at the first step, after B's registers
+	return tile{
+		base: "Sgemm6x16AVX2", label: "avx2", needs: "AVX2 and FMA",
+		mr: 6, nr: 16, vecBytes: 32,
+		vec:  func() reg.VecVirtual { return YMM() },
+		zero: func(v reg.VecVirtual) { VXORPS(v, v, v) },
+		fmas: func(m Mem, b0, b1 reg.VecVirtual, acc [2]reg.VecVirtual) {
+			if x == nil {
+				x = YMM()
+			}
+			VBROADCASTSS(m, x)
+			VFMADD231PS(b0, x, acc[0])
+			VFMADD231PS(b1, x, acc[1])
+		},
+	}
+}
+
+// avx512Tile is 12×32: twenty-four ZMM accumulators and two ZMM for the B
+// step; each A value is broadcast straight from memory into its
+// multiply-add.
+func avx512Tile() tile {
+	return tile{
+		base: "Sgemm12x32AVX512", label: "avx512", needs: "AVX-512F",
+		mr: 12, nr: 32, vecBytes: 64,
+		vec:  func() reg.VecVirtual { return ZMM() },
+		zero: func(v reg.VecVirtual) { VPXORD(v, v, v) },
+		fmas: func(m Mem, b0, b1 reg.VecVirtual, acc [2]reg.VecVirtual) {
+			VFMADD231PS_BCST(m, b0, acc[0])
+			VFMADD231PS_BCST(m, b1, acc[1])
+		},
+	}
+}
+
+// kernel writes t's adding variant, or with set its overwriting one.
+func kernel(t tile, set bool) {
+	mr, nr := t.mr, t.nr
+	name, verb := kernelName(t.base, set)
 	TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int)")
-	Doc(name+" "+verb+" the product of a 12-row packed A panel and a",
-		"32-column packed B panel, k steps deep, "+to(set)+" the 12×32 tile of C at c.",
-		"It needs AVX-512F.")
+	Doc(fmt.Sprintf("%s %s the product of a %d-row packed A panel and a", name, verb, mr),
+		fmt.Sprintf("%d-column packed B panel, k steps deep, %s the %d×%d tile of C at c.", nr, to(set), mr, nr),
+		"It needs "+t.needs+".")
 	k, a, b, c, ldc := kernelArgs()
 
-	var acc [mr][2]reg.VecVirtual
+	acc := make([][2]reg.VecVirtual, mr)
 	for r := range acc {
 		for h := range acc[r] {
-			acc[r][h] = ZMM()
-			VPXORD(acc[r][h], acc[r][h], acc[r][h])
+			acc[r][h] = t.vec()
+			t.zero(acc[r][h])
 		}
 	}
-	b0, b1 := ZMM(), ZMM()
+	b0, b1 := t.vec(), t.vec()
 
 	step := func(off int) {
 		VMOVUPS(Mem{Base: b, Disp: 4 * nr * off}, b0)
-		VMOVUPS(Mem{Base: b, Disp: 4*nr*off + 64}, b1)
+		VMOVUPS(Mem{Base: b, Disp: 4*nr*off + t.vecBytes}, b1)
 		for r := 0; r < mr; r++ {
-			m := Mem{Base: a, Disp: 4 * (mr*off + r)}
-			VFMADD231PS_BCST(m, b0, acc[r][0])
-			VFMADD231PS_BCST(m, b1, acc[r][1])
+			t.fmas(Mem{Base: a, Disp: 4 * (mr*off + r)}, b0, b1, acc[r])
 		}
 	}
 
-	Label("avx512pairs")
+	Label(t.label + "pairs")
 	CMPQ(k, Imm(2))
-	JL(LabelRef("avx512tail"))
+	JL(LabelRef(t.label + "tail"))
 	step(0)
 	step(1)
 	ADDQ(U32(4*mr*2), a)
 	ADDQ(U32(4*nr*2), b)
 	SUBQ(Imm(2), k)
-	JMP(LabelRef("avx512pairs"))
+	JMP(LabelRef(t.label + "pairs"))
 
-	Label("avx512tail")
+	Label(t.label + "tail")
 	TESTQ(k, k)
-	JE(LabelRef("avx512store"))
+	JE(LabelRef(t.label + "store"))
 	step(0)
 
-	Label("avx512store")
+	Label(t.label + "store")
 	for r := 0; r < mr; r++ {
 		for h := 0; h < 2; h++ {
 			if !set {
-				VADDPS(Mem{Base: c, Disp: 64 * h}, acc[r][h], acc[r][h])
+				VADDPS(Mem{Base: c, Disp: t.vecBytes * h}, acc[r][h], acc[r][h])
 			}
-			VMOVUPS(acc[r][h], Mem{Base: c, Disp: 64 * h})
+			VMOVUPS(acc[r][h], Mem{Base: c, Disp: t.vecBytes * h})
 		}
 		if r < mr-1 {
 			ADDQ(ldc, c)
