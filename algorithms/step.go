@@ -31,6 +31,10 @@ func ForwardBackward(model models.Model, batch *models.Batch) ([]NamedValue, err
 	if err := bind.Backward(total); err != nil {
 		return nil, err
 	}
+	// The terms are read after the run, though the total reads them too.
+	for _, l := range losses {
+		bind.Keep(l.Node)
+	}
 	if err := bind.Run(); err != nil {
 		return nil, err
 	}

@@ -139,6 +139,7 @@ func TestLinearClsHead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.Keep(logits) // read below, though the loss reads it too
 	if err := b.Run(); err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,10 @@ type Binding struct {
 	done int
 	// sums holds the results of the gradient additions execute computed.
 	sums ops.Adder
+	// keep lists the nodes whose values must outlive their last reader in
+	// the graph (Keep); freed, those whose buffers Run gave back early.
+	keep  map[*gorgonia.Node]bool
+	freed map[*gorgonia.Node]bool
 }
 
 // NewBinding starts a binding on a new, empty graph.
@@ -40,6 +44,8 @@ func NewBinding() *Binding {
 		g:     gorgonia.NewGraph(),
 		nodes: map[*Param]*gorgonia.Node{},
 		names: map[string]bool{},
+		keep:  map[*gorgonia.Node]bool{},
+		freed: map[*gorgonia.Node]bool{},
 	}
 }
 
@@ -122,18 +128,34 @@ func (b *Binding) Eval() error {
 	if b.backward {
 		return fmt.Errorf("eval: called after Backward; evaluate the first stage before adding the loss's gradients")
 	}
-	if err := b.execute(); err != nil {
+	if err := b.execute(false); err != nil {
 		return fmt.Errorf("eval graph: %w", err)
 	}
 	return nil
 }
 
+// Keep marks nodes whose values the caller reads after Run although other
+// nodes of the graph read them too (a sum's terms, say). Run gives back
+// the memory of every other value as soon as its last reader in the graph
+// has run; values nothing in the graph reads (the loss, the gradients, a
+// test forward's outputs) and values computed by Eval before Run are kept
+// anyway.
+func (b *Binding) Keep(nodes ...*gorgonia.Node) {
+	for _, n := range nodes {
+		b.keep[n] = true
+	}
+}
+
 // Value is the float32 data of a node that has run (after Eval or Run),
 // aliased, not copied: it stays valid until Release. Scalars give one
-// value.
+// value. A value Run gave back after its last reader is an error: Keep
+// the node before Run to read it.
 func (b *Binding) Value(n *gorgonia.Node) ([]float32, error) {
 	if b.released {
 		return nil, fmt.Errorf("value of %s: the binding was released", n.Name())
+	}
+	if b.freed[n] {
+		return nil, fmt.Errorf("value of %s: its memory was reused once the graph's last reader of it had run; call Keep on the node before Run to read it afterwards", n.Name())
 	}
 	v, err := float32Values(n.Value())
 	if err != nil {
@@ -150,7 +172,7 @@ func (b *Binding) Run() error {
 		return fmt.Errorf("run: this binding has already run; build a new one for the next pass")
 	}
 	b.ran = true
-	if err := b.execute(); err != nil {
+	if err := b.execute(true); err != nil {
 		return fmt.Errorf("run graph: %w", err)
 	}
 	if !b.backward {
@@ -178,8 +200,7 @@ func (b *Binding) Release() {
 		return
 	}
 	b.released, b.ran = true, true
-	ops.Release(b.g)
-	b.sums.Release()
+	ops.Release(b.g, &b.sums)
 }
 
 // execute runs every op of the graph that has not run yet, in the order
@@ -195,12 +216,46 @@ func (b *Binding) Release() {
 //
 // gorgonia's own additions of gradient contributions run on sums instead,
 // which draws their results from the ops buffer pool.
-func (b *Binding) execute() error {
+//
+// With free (the final Run, when the whole graph is known) a result goes
+// back to the pool as soon as the last node reading it has run, so later
+// ops of the same step reuse its memory: forward values once the backward
+// pass is past them, gradients once added into the next. PyTorch frees
+// autograd's saved tensors the same way. Not given back: inputs and
+// parameters, nodes nothing in the graph reads (the loss, gradients,
+// outputs), Kept nodes, values computed before this call (an Eval's,
+// which the caller may still read), and any value some other node's
+// result shares memory with (a gorgonia op may return a view of its
+// input; such inputs are kept whole).
+func (b *Binding) execute(free bool) error {
 	g, sums := b.g, &b.sums
 	var in []gorgonia.Value
+	var kids []*gorgonia.Node
 	all := g.AllNodes()
 	from := b.done
 	b.done = len(all)
+	var readers map[*gorgonia.Node]int
+	var early map[*gorgonia.Node]bool
+	if free {
+		readers = make(map[*gorgonia.Node]int, len(all)-from)
+		for _, n := range all[from:] {
+			if n.Op() == nil {
+				continue
+			}
+			for children := g.From(n.ID()); children.Next(); {
+				readers[children.Node().(*gorgonia.Node)]++
+			}
+		}
+		for _, n := range b.grads {
+			b.keep[n] = true
+		}
+		if from > 0 {
+			early = make(map[*gorgonia.Node]bool, from)
+			for _, n := range all[:from] {
+				early[n] = true
+			}
+		}
+	}
 	for _, n := range all[from:] {
 		op := n.Op()
 		if op == nil {
@@ -209,7 +264,7 @@ func (b *Binding) execute() error {
 			}
 			continue
 		}
-		in = in[:0]
+		in, kids = in[:0], kids[:0]
 		for children := g.From(n.ID()); children.Next(); {
 			c := children.Node().(*gorgonia.Node)
 			v := c.Value()
@@ -217,6 +272,7 @@ func (b *Binding) execute() error {
 				return fmt.Errorf("%v: input %s was not computed", op, c.Name())
 			}
 			in = append(in, v)
+			kids = append(kids, c)
 		}
 		var v gorgonia.Value
 		var err error
@@ -232,8 +288,40 @@ func (b *Binding) execute() error {
 		if err := gorgonia.UnsafeLet(n, v); err != nil {
 			return fmt.Errorf("%v: %w", op, err)
 		}
+		if !free {
+			continue
+		}
+		if !added && !ops.Owns(op) {
+			// A result in memory the op did not draw may be (part of) an
+			// input's buffer: keep every input it overlaps.
+			for j, c := range kids {
+				if overlaps(v, in[j]) {
+					b.keep[c] = true
+				}
+			}
+		}
+		for _, c := range kids {
+			readers[c]--
+			if readers[c] > 0 || c.Op() == nil || b.keep[c] || b.freed[c] || early[c] {
+				continue
+			}
+			if ops.ReleaseResult(c.Op(), sums, c.Value()) {
+				b.freed[c] = true
+			}
+		}
 	}
 	return nil
+}
+
+// overlaps reports whether two tensor values share any memory.
+func overlaps(a, b gorgonia.Value) bool {
+	x, ok1 := a.(*tensor.Dense)
+	y, ok2 := b.(*tensor.Dense)
+	if !ok1 || !ok2 || x.MemSize() == 0 || y.MemSize() == 0 {
+		return false
+	}
+	xs, ys := x.Uintptr(), y.Uintptr()
+	return xs < ys+y.MemSize() && ys < xs+x.MemSize()
 }
 
 // float32Values reads a gorgonia value as float32s.

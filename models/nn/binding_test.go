@@ -1,11 +1,14 @@
 package nn
 
 import (
+	"math"
 	"strings"
 	"testing"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/razorgo/razor/models/ops"
 )
 
 // linearNet has a weight used twice in its loss, a second parameter, and a
@@ -253,5 +256,122 @@ func TestBindingTwoStages(t *testing.T) {
 	}
 	if err := b.Eval(); err == nil {
 		t.Fatal("Eval after Run succeeded")
+	}
+}
+
+// sigmoidChain adds k sigmoids in a row after x and returns every one.
+func sigmoidChain(t *testing.T, x *gorgonia.Node, k int) []*gorgonia.Node {
+	t.Helper()
+	chain := make([]*gorgonia.Node, k)
+	for i := range chain {
+		var err error
+		if x, err = ops.Sigmoid(x); err != nil {
+			t.Fatal(err)
+		}
+		chain[i] = x
+	}
+	return chain
+}
+
+// TestBindingReleasesAfterLastUse checks that Run hands a result's memory
+// back as soon as the graph's last reader of it has run: a chain of ten
+// ops computes in two or three buffers, the gradients are the same bit for
+// bit as with every value kept, reading a released value is an error that
+// names Keep, and Kept values, outputs and the loss stay readable.
+func TestBindingReleasesAfterLastUse(t *testing.T) {
+	data := make([]float32, 1000)
+	for i := range data {
+		data[i] = float32(i%17)/8 - 1
+	}
+	run := func(keep bool) (*Binding, []*gorgonia.Node, *gorgonia.Node, *Param) {
+		p := newParam("p", KindWeight, tensor.Shape{10, 100})
+		copy(p.Data(), data)
+		b := NewBinding()
+		chain := sigmoidChain(t, b.Param(p), 10)
+		loss := gorgonia.Must(gorgonia.Sum(gorgonia.Must(gorgonia.Square(chain[len(chain)-1]))))
+		if err := b.Backward(loss); err != nil {
+			t.Fatal(err)
+		}
+		if keep {
+			b.Keep(chain...)
+		}
+		if err := b.Run(); err != nil {
+			t.Fatal(err)
+		}
+		return b, chain, loss, p
+	}
+	freed, chain, loss, p := run(false)
+	defer freed.Release()
+	kept, keptChain, keptLoss, keptP := run(true)
+	defer kept.Release()
+
+	if loss.Value().Data() != keptLoss.Value().Data() {
+		t.Fatalf("loss %v with releases, %v without", loss.Value(), keptLoss.Value())
+	}
+	for i, g := range p.Grad().Float32s() {
+		if g != keptP.Grad().Float32s()[i] || g != g {
+			t.Fatalf("gradient %d: %v with releases, %v without", i, g, keptP.Grad().Float32s()[i])
+		}
+	}
+	if _, err := freed.Value(chain[0]); err == nil || !strings.Contains(err.Error(), "Keep") {
+		t.Fatalf("reading a released value: err = %v, want one naming Keep", err)
+	}
+	for _, n := range keptChain {
+		if _, err := kept.Value(n); err != nil {
+			t.Fatalf("kept value: %v", err)
+		}
+	}
+	if len(freed.freed) == 0 {
+		t.Fatal("nothing was released early")
+	}
+
+	// Forward only: the chain reuses buffers as it goes.
+	b := NewBinding()
+	defer b.Release()
+	fwd := sigmoidChain(t, b.Input("x", f32([]int{10, 100}, data...)), 10)
+	if err := b.Run(); err != nil {
+		t.Fatal(err)
+	}
+	bufs := map[uintptr]bool{}
+	for _, n := range fwd {
+		bufs[n.Value().(*tensor.Dense).Uintptr()] = true
+	}
+	if len(bufs) > 3 {
+		t.Fatalf("a chain of %d ops used %d buffers, want at most 3", len(fwd), len(bufs))
+	}
+	if _, err := b.Value(fwd[len(fwd)-1]); err != nil {
+		t.Fatalf("the output, which nothing in the graph reads, was released: %v", err)
+	}
+}
+
+// TestBindingKeepsViewedValues checks that a value some gorgonia op
+// returned a view of stays whole while the view is read: gorgonia's
+// reshape shares its input's memory, which the release would otherwise
+// reuse.
+func TestBindingKeepsViewedValues(t *testing.T) {
+	b := NewBinding()
+	defer b.Release()
+	x := b.Input("x", f32([]int{2, 3}, 0, 1, 2, 3, 4, 5))
+	h := sigmoidChain(t, x, 1)[0]
+	flat := gorgonia.Must(gorgonia.Reshape(h, tensor.Shape{3, 2}))
+	// Enough ops after the reshape to draw h's buffer again were it given
+	// back.
+	out := sigmoidChain(t, flat, 4)
+	if err := b.Run(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Value(out[len(out)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := func(v float64) float64 { return 1 / (1 + math.Exp(-v)) }
+	for i, v := range got {
+		want := float64(i)
+		for range 5 {
+			want = sig(want)
+		}
+		if !(math.Abs(float64(v)-want) <= 1e-6) { // NaN fails too
+			t.Fatalf("values after the view = %v, want element %d = %v", got, i, want)
+		}
 	}
 }

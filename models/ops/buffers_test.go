@@ -143,6 +143,39 @@ func TestAdderMatchesGorgoniaAdd(t *testing.T) {
 	s.Release()
 }
 
+// TestPoolKeepsASizeInUse checks the pool's policy: a size still drawn
+// keeps as many buffers as were ever given back at once (a busier step
+// after quieter ones draws them all again), and a size undrawn for
+// poolKeep releases leaves the pool.
+func TestPoolKeepsASizeInUse(t *testing.T) {
+	const n = 12345 // a size no other test uses
+	count := func() int {
+		pool.Lock()
+		defer pool.Unlock()
+		return len(pool.free[n])
+	}
+	busy := [][]float32{draw(n), draw(n), draw(n)}
+	giveBack(busy)
+	for range 2 * poolKeep {
+		giveBack([][]float32{draw(n)})
+	}
+	if c := count(); c != 3 {
+		t.Fatalf("after quieter releases the pool holds %d buffers of the size, want the 3 of the busiest", c)
+	}
+	for i, b := range [][]float32{draw(n), draw(n), draw(n)} {
+		if !slices.ContainsFunc(busy, func(x []float32) bool { return unsafe.SliceData(x) == unsafe.SliceData(b) }) {
+			t.Fatalf("draw %d allocated afresh", i)
+		}
+		putScratch(b)
+	}
+	for range poolKeep {
+		giveBack(nil)
+	}
+	if c := count(); c != 0 {
+		t.Fatalf("%d buffers of a size undrawn for %d releases stay pooled, want 0", c, poolKeep)
+	}
+}
+
 // pooledBytes is the memory the pool holds for the next graphs.
 func pooledBytes() int64 {
 	pool.Lock()
