@@ -253,13 +253,17 @@ var poisonReleased bool
 // and leaves it off when the binary is asked to run benchmarks
 // (-test.bench), whose times the extra pass would distort. Test files call
 // it from init, before flags are parsed, so it reads the arguments.
-func PoisonReleasedInTests() {
+func PoisonReleasedInTests() { PoisonReleased(!runsBenchmarks()) }
+
+// runsBenchmarks reports whether the process is a test binary asked to run
+// benchmarks.
+func runsBenchmarks() bool {
 	for _, a := range os.Args[1:] {
 		if a == "-test.bench" || (strings.HasPrefix(a, "-test.bench=") && a != "-test.bench=") {
-			return
+			return true
 		}
 	}
-	PoisonReleased(true)
+	return false
 }
 
 // Adder computes, into pooled buffers, the elementwise sums that
