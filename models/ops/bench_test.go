@@ -17,8 +17,8 @@ import (
 // branch; depthwise convolutions (stride 1, padding k/2) and batch norm
 // (training mode) run on all C channels. "fwd" is the forward pass; "bwd"
 // computes every gradient (input and weight, or input, gamma and beta).
-// Outputs are allocated inside the timed loop, as an op in a freshly built
-// graph allocates them (and as PyTorch does).
+// Outputs are drawn from the buffer pool inside the timed loop and given
+// back, as an op in a training step draws them (PyTorch allocates its own).
 // scripts/bench/ops_torch.py times the same cases in PyTorch and prints
 // the ratios; benchmark names are its keys.
 func BenchmarkOps(b *testing.B) {
@@ -79,13 +79,17 @@ func benchConv(b *testing.B, name string, n, cin, hw, cout, k, groups int) {
 	gy := benchData(rng, g.yShape().TotalSize())
 	b.Run(name+"/fwd", func(b *testing.B) {
 		for b.Loop() {
-			convForward(g, x, w, nil, make([]float32, len(gy)))
+			y := draw(len(gy))
+			convForward(g, x, w, nil, y)
+			putScratch(y)
 		}
 	})
 	b.Run(name+"/bwd", func(b *testing.B) {
 		for b.Loop() {
-			convBackwardInput(g, w, gy, make([]float32, len(x)))
-			convBackwardWeight(g, x, gy, make([]float32, len(w)))
+			gx, gw := draw(len(x)), draw(len(w))
+			convBackwardInput(g, w, gy, gx)
+			convBackwardWeight(g, x, gy, gw)
+			putScratch(gx, gw)
 		}
 	})
 }
@@ -100,7 +104,8 @@ func benchBatchNorm(b *testing.B, name string, n, c, hw int) {
 	// The forward pass is what batchNormOp does in training mode: batch
 	// statistics, then normalization.
 	forward := func() {
-		y := make([]float32, size)
+		y := draw(size)
+		defer putScratch(y)
 		mean, variance := make([]float64, c), make([]float64, c)
 		batchStats(n, c, hw*hw, x, mean, variance)
 		for ch := range mean {
@@ -118,7 +123,9 @@ func benchBatchNorm(b *testing.B, name string, n, c, hw int) {
 	b.Run(name+"/bwd", func(b *testing.B) {
 		for b.Loop() {
 			bnParamGrad(n, c, hw*hw, x, gy, nil, mean32, invStd, dgamma, dbeta)
-			bnInputGrad(n, c, hw*hw, x, gy, nil, gamma, mean32, invStd, dgamma, dbeta, true, make([]float32, size))
+			gx := draw(size)
+			bnInputGrad(n, c, hw*hw, x, gy, nil, gamma, mean32, invStd, dgamma, dbeta, true, gx)
+			putScratch(gx)
 		}
 	})
 }

@@ -78,7 +78,7 @@ func (g kernelGemm) Name() string { return "go/" + g.kn.name }
 
 func (g kernelGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
-	split(transA, transB, m, n, k, lda, ldb, ldc, func(m, n, aOff, bOff, cOff int) {
+	splitTiles(transA, transB, m, n, k, lda, ldb, ldc, g.kn.mr, g.kn.nr, func(m, n, aOff, bOff, cOff int) {
 		sgemmPacked(g.kn, transA, transB, m, n, k, alpha, a[aOff:], lda, b[bOff:], ldb, beta, c[cOff:], ldc)
 	})
 }
@@ -161,6 +161,45 @@ func split(transA, transB bool, m, n, k, lda, ldb, ldc int, part func(m, n, aOff
 				bOff = j0 * ldb
 			}
 			part(m, j1-j0, 0, bOff, j0)
+		})
+	default:
+		part(m, n, 0, 0, 0)
+	}
+}
+
+// splitTiles is split for the packed multiply, whose workers each pack
+// the part of op(A) and op(B) their block of C reads. It cuts C along its
+// columns when op(B) is the bigger operand (n > m: each worker then packs
+// only its own columns of B, and all of the smaller A), along its rows
+// otherwise, and at multiples of the micro-kernel's mr×nr tile, so no
+// worker computes an edge tile the whole product would not have. Cutting
+// the 160×1568 product of a 1x1 convolution over 32 images of 7x7 into
+// two 80-row halves packed all of B twice and padded 80 rows to 84.
+func splitTiles(transA, transB bool, m, n, k, lda, ldb, ldc, mr, nr int, part func(m, n, aOff, bOff, cOff int)) {
+	workers := runtime.GOMAXPROCS(0)
+	if workers < 2 || m*n*k < parallelMACs {
+		part(m, n, 0, 0, 0)
+		return
+	}
+	rowTiles, colTiles := (m+mr-1)/mr, (n+nr-1)/nr
+	switch {
+	case colTiles >= workers && (n > m || rowTiles < workers):
+		par.For(colTiles, func(_, t0, t1 int) {
+			j0, j1 := t0*nr, min(t1*nr, n)
+			bOff := j0
+			if transB {
+				bOff = j0 * ldb
+			}
+			part(m, j1-j0, 0, bOff, j0)
+		})
+	case rowTiles >= workers:
+		par.For(rowTiles, func(_, t0, t1 int) {
+			i0, i1 := t0*mr, min(t1*mr, m)
+			aOff := i0 * lda
+			if transA {
+				aOff = i0
+			}
+			part(i1-i0, n, aOff, 0, i0*ldc)
 		})
 	default:
 		part(m, n, 0, 0, 0)
