@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"testing"
 	"unsafe"
 
 	"gorgonia.org/gorgonia"
@@ -241,19 +242,13 @@ func ReleaseResult(op gorgonia.Op, sums *Adder, v gorgonia.Value) bool {
 	return true
 }
 
-// PoisonReleased makes every result ReleaseResult gives back all NaN, so
-// that a value read after its early release shows up as NaN instead of
-// as whatever the next op wrote there. For tests of the packages that run
-// graphs: it costs a pass over every released buffer.
-func PoisonReleased(on bool) { poisonReleased = on }
-
-var poisonReleased bool
-
-// PoisonReleasedInTests turns PoisonReleased on for a test binary's tests
-// and leaves it off when the binary is asked to run benchmarks
-// (-test.bench), whose times the extra pass would distort. Test files call
-// it from init, before flags are parsed, so it reads the arguments.
-func PoisonReleasedInTests() { PoisonReleased(!runsBenchmarks()) }
+// poisonReleased makes every result ReleaseResult gives back all NaN, so
+// that a value read after its early release shows up as NaN instead of as
+// whatever the next op wrote there. It is on in every test binary of the
+// project (any package whose tests run graphs), and off when the binary
+// is asked to run benchmarks (-test.bench), whose times the extra pass
+// over every released buffer would distort.
+var poisonReleased = testing.Testing() && !runsBenchmarks()
 
 // runsBenchmarks reports whether the process is a test binary asked to run
 // benchmarks.
