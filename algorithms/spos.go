@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/razorgo/razor/dist"
 	"github.com/razorgo/razor/models"
 	"github.com/razorgo/razor/models/nn"
 	"github.com/razorgo/razor/mutables"
@@ -240,13 +241,23 @@ func (a *OneShotBase) InitWeights(rng *rand.Rand) error {
 }
 
 // TrainStep draws a path uniformly from rng when training the supernet
-// (one op per block), keeps the fixed path otherwise, and runs
+// (one op per block; rank 0's in a data-parallel step), keeps the fixed path otherwise, and runs
 // ForwardBackward on it, with rng as the batch's source for the model's
 // own draws (a detector's sampling) after the path's.
 func (a *OneShotBase) TrainStep(_ context.Context, batch *models.Batch, rng *rand.Rand) ([]NamedValue, error) {
 	if a.Space() != nil && a.fixed == nil {
-		if _, err := a.SampleSubnet(rng); err != nil {
+		sub, err := a.SampleSubnet(rng)
+		if err != nil {
 			return nil, err
+		}
+		// In a data-parallel step every rank trains rank 0's path.
+		if c := dist.Step(); c.Size() > 1 {
+			if err := dist.BroadcastJSON(c, &sub); err != nil {
+				return nil, fmt.Errorf("broadcasting the path: %w", err)
+			}
+			if err := a.SetSubnet(sub); err != nil {
+				return nil, err
+			}
 		}
 	}
 	batch.Rand = rng

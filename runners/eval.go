@@ -290,6 +290,11 @@ func (h *EvalHook) AfterTrainEpoch(r *Runner) error {
 }
 
 func (h *EvalHook) evaluate(r *Runner, iterDone, epochDone, innerDone int) error {
+	if !r.Writes() {
+		// Rank 0 evaluates; the other ranks wait for it at the next step's
+		// collectives.
+		return nil
+	}
 	start := time.Now()
 	h.Eval.Report = logReport{r.Log}
 	var vals []NamedValue

@@ -173,6 +173,9 @@ func (h *CheckpointHook) dir(r *Runner) string {
 }
 
 func (h *CheckpointHook) save(r *Runner, name string, iterDone, epochDone, innerDone int) error {
+	if !r.Writes() {
+		return nil
+	}
 	path, err := r.SaveCheckpoint(h.dir(r), name, iterDone, epochDone, innerDone, h.SaveOptimizer)
 	if err != nil {
 		return err

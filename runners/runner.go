@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/razorgo/razor/algorithms"
+	"github.com/razorgo/razor/dist"
 	"github.com/razorgo/razor/models/nn"
 	"github.com/razorgo/razor/runners/checkpoint"
 	"github.com/razorgo/razor/runners/optim"
@@ -88,6 +89,11 @@ type Runner struct {
 	Meta checkpoint.Meta
 	// Log writes the text and JSON logs.
 	Log *Logger
+	// Comm is the group a data-parallel run trains in (nil: this process
+	// alone). After every step the gradients and the logged values are
+	// averaged over its ranks; only rank 0 writes checkpoints and
+	// evaluates.
+	Comm dist.Comm
 
 	// Iter is the number of iterations done; inside a hook it is the
 	// 0-based index of the iteration in progress.
@@ -227,9 +233,24 @@ func (r *Runner) TrainIter(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
+	var endSync func()
+	if c := r.comm(); c.Size() > 1 {
+		endSync = dist.BeginStep(c)
+	}
 	out, err := r.Task.TrainStep(ctx, r.Iter, IterRNG(r.Seed, r.Iter))
+	if endSync != nil {
+		endSync()
+	}
 	if err != nil {
 		return fmt.Errorf("iteration %d: %w", r.Iter+1, err)
+	}
+	if c := r.comm(); c.Size() > 1 {
+		if err := AverageGradients(c, r.Task.Module().NamedParameters()); err != nil {
+			return fmt.Errorf("iteration %d: averaging gradients: %w", r.Iter+1, err)
+		}
+		if err := AverageValues(c, out.Values); err != nil {
+			return fmt.Errorf("iteration %d: averaging losses: %w", r.Iter+1, err)
+		}
 	}
 	for _, v := range out.Values {
 		if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
@@ -262,6 +283,18 @@ func (r *Runner) TrainIter(ctx context.Context) error {
 	}
 	return nil
 }
+
+// comm is r.Comm, or the single process.
+func (r *Runner) comm() dist.Comm {
+	if r.Comm == nil {
+		return dist.Single{}
+	}
+	return r.Comm
+}
+
+// Writes reports whether this process writes the run's files: the only
+// process, or rank 0 of a data-parallel run.
+func (r *Runner) Writes() bool { return r.comm().Rank() == 0 }
 
 // BeginEpoch runs the hooks before epoch r.Epoch.
 func (r *Runner) BeginEpoch() error {

@@ -6,14 +6,17 @@ import (
 	"strings"
 
 	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/dist"
 )
 
 // SyncBNNote is the one log line a run writes when its config asks for
 // SyncBN anywhere (a norm_cfg of type SyncBN, with or without an OpenMMLab
-// scope), or "" when it does not. razor runs one process, where
-// synchronised batch norm reduces to BN: the layers are built as BN, and
-// their batch statistics come from this process's samples_per_gpu images,
-// not from every GPU's as in a distributed reference run.
+// scope), or "" when it does not. In one process synchronised batch norm
+// reduces to BN: the batch statistics come from this process's
+// samples_per_gpu images, not from every GPU's as in a distributed
+// reference run. Under --launcher mpi (dist.World of more than one rank)
+// the training-mode statistics are reduced over every rank, forward and
+// backward, as PyTorch's SyncBatchNorm does.
 func SyncBNNote(cfg *config.Config) string {
 	var paths []string
 	var walk func(v any, path string)
@@ -40,6 +43,9 @@ func SyncBNNote(cfg *config.Config) string {
 	where := paths[0]
 	if len(paths) > 1 {
 		where = fmt.Sprintf("%s and %d more", where, len(paths)-1)
+	}
+	if n := dist.World().Size(); n > 1 {
+		return fmt.Sprintf("SyncBN (%s): batch statistics are reduced over the %d ranks, data.samples_per_gpu images each", where, n)
 	}
 	return fmt.Sprintf("SyncBN (%s) runs as BN: razor trains in one process, where synchronised batch norm computes what BN computes, over this process's data.samples_per_gpu images per batch", where)
 }

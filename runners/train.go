@@ -14,6 +14,7 @@ import (
 	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/config"
 	"github.com/razorgo/razor/datasets"
+	"github.com/razorgo/razor/dist"
 	"github.com/razorgo/razor/models/nn"
 	"github.com/razorgo/razor/runners/checkpoint"
 	"github.com/razorgo/razor/runners/optim"
@@ -162,6 +163,14 @@ func holdOut(cfg *config.Config, ds datasets.Dataset) (datasets.Dataset, error) 
 // CocoDataset) batches landscape and portrait images apart, as mmdet's
 // GroupSampler does; classification sets have no flags and load as before.
 func BuildLoader(cfg *config.Config, split string, ds datasets.Dataset, shuffle bool, seed uint64) (*datasets.Loader, error) {
+	return BuildShardedLoader(cfg, split, ds, shuffle, seed, dist.Single{})
+}
+
+// BuildShardedLoader is BuildLoader for rank c.Rank() of c.Size(): each
+// epoch's order is the same on every rank and each rank reads its own
+// shard of it, as PyTorch's DistributedSampler (and mmdet's
+// DistributedGroupSampler) deal them.
+func BuildShardedLoader(cfg *config.Config, split string, ds datasets.Dataset, shuffle bool, seed uint64, c dist.Comm) (*datasets.Loader, error) {
 	var o datasets.LoaderOptions
 	o.Defaults()
 	spg, err := cfg.Int("data.samples_per_gpu", o.SamplesPerGPU)
@@ -180,6 +189,7 @@ func BuildLoader(cfg *config.Config, split string, ds datasets.Dataset, shuffle 
 	}
 	o.Shuffle = shuffle
 	o.Seed = seed
+	o.Rank, o.WorldSize = c.Rank(), c.Size()
 	if shuffle && o.SamplesPerGPU > 1 {
 		o.Groups = datasets.AspectFlags(ds)
 	}
@@ -197,15 +207,21 @@ func Train(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, op
 		out = os.Stdout
 	}
 	workDir := opts.WorkDir
+	comm := dist.World()
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return fmt.Errorf("creating work dir %s: %w", workDir, err)
 	}
-	if err := cfg.WriteFile(filepath.Join(workDir, filepath.Base(strings.TrimSuffix(cfg.File, filepath.Ext(cfg.File)))+".yaml")); err != nil {
-		return err
-	}
-	log, err := NewLogger(workDir, time.Now(), out)
-	if err != nil {
-		return err
+	// Rank 0 writes the run's files; the other ranks log nothing (their
+	// errors reach the terminal through the tool).
+	log := &Logger{}
+	if comm.Rank() == 0 {
+		if err := cfg.WriteFile(filepath.Join(workDir, filepath.Base(strings.TrimSuffix(cfg.File, filepath.Ext(cfg.File)))+".yaml")); err != nil {
+			return err
+		}
+		var err error
+		if log, err = NewLogger(workDir, time.Now(), out); err != nil {
+			return err
+		}
 	}
 	defer log.Close()
 
@@ -220,6 +236,10 @@ func Train(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, op
 	if opts.AutoResume && resume == "" {
 		resume = FindLatest(workDir)
 	}
+	// Every rank resumes what rank 0 found.
+	if err := dist.BroadcastJSON(comm, &resume); err != nil {
+		return err
+	}
 	seed := opts.Seed
 	if resume != "" {
 		meta, err := checkpoint.ReadMeta(resume)
@@ -233,6 +253,12 @@ func Train(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, op
 		}
 	} else if !opts.Seeded {
 		seed = rand.Uint64() >> 1
+	}
+	if err := dist.BroadcastJSON(comm, &seed); err != nil {
+		return err
+	}
+	if comm.Size() > 1 {
+		log.Printf("Distributed training: %s, data.samples_per_gpu images per rank and step", comm.Name())
 	}
 	log.Printf("Set random seed to %d, deterministic: %v", seed, opts.Deterministic)
 
@@ -260,7 +286,7 @@ func Train(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, op
 	if note := SyncBNNote(cfg); note != "" {
 		log.Printf("%s", note)
 	}
-	trainLoader, err := BuildLoader(cfg, "train", trainSet, true, seed)
+	trainLoader, err := BuildShardedLoader(cfg, "train", trainSet, true, seed, comm)
 	if err != nil {
 		return err
 	}
@@ -282,7 +308,7 @@ func Train(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, op
 	}
 	meta.Extra["seed"], _ = json.Marshal(seed)
 	r := &Runner{Task: task, Optimizer: opt, WorkDir: workDir, Seed: seed, Loop: loop, ByEpoch: byEpoch,
-		MaxIters: maxIters, MaxEpochs: maxEpochs, Meta: meta, Log: log}
+		MaxIters: maxIters, MaxEpochs: maxEpochs, Meta: meta, Log: log, Comm: comm}
 
 	env := &Env{Config: cfg, Alg: alg, WorkDir: workDir, Seed: seed, ByEpoch: byEpoch, TrainSet: trainSet}
 	if f, ok := out.(*os.File); ok && isTerminal(f) {
@@ -308,6 +334,11 @@ func Train(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, op
 			return err
 		}
 		log.Printf("load checkpoint from %s: %s", from, summary)
+	}
+	// Every rank starts from rank 0's weights (a resumed run's are the same
+	// file's on every rank already).
+	if err := BroadcastWeights(comm, alg); err != nil {
+		return err
 	}
 	log.Printf("Start running, work_dir: %s, max: %d %s", workDir, map[bool]int{true: maxEpochs, false: maxIters}[byEpoch], map[bool]string{true: "epochs", false: "iters"}[byEpoch])
 	return r.Run(ctx)

@@ -4,9 +4,10 @@ import "fmt"
 
 // NormCfg is mmcv's norm_cfg for the normalisation layers razor builds:
 // `{type: BN}` or `{type: SyncBN, requires_grad: true}`, optionally with
-// momentum and eps. razor trains in one process, where synchronised batch
-// norm computes exactly what BN computes, so SyncBN builds a BatchNorm2d
-// (a training or search run says so once in its log).
+// momentum and eps. SyncBN builds a BatchNorm2d whose training-mode
+// statistics are reduced over the ranks of a data-parallel step
+// (ops.BatchNormState.Sync); in one process it computes what BN computes
+// (a training or search run says which once in its log).
 type NormCfg struct {
 	// Type is BN, BN2d or SyncBN.
 	Type string `cfg:"type"`
@@ -39,8 +40,9 @@ func (c NormCfg) Validate() error {
 	return nil
 }
 
-// Apply sets n's momentum and eps from the config.
+// Apply sets n's momentum, eps and synchronisation from the config.
 func (c NormCfg) Apply(n *BatchNorm2d) {
+	n.State.Sync = c.Type == "SyncBN"
 	if c.Momentum != nil {
 		n.State.Momentum = *c.Momentum
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/razorgo/razor/dist"
+
 	"github.com/chewxy/hm"
 	"github.com/razorgo/razor/models/ops/blas"
 	"gorgonia.org/gorgonia"
@@ -69,6 +71,12 @@ type BatchNormState struct {
 	Momentum float64
 	// Eps is added to the variance before taking its square root.
 	Eps float64
+	// Sync makes the layer a SyncBN: in training mode, inside a
+	// data-parallel training step (dist.BeginStep), its batch statistics (forward) and the
+	// sums its input gradient needs (backward) are reduced over the
+	// step's ranks, as PyTorch's SyncBatchNorm does. Elsewhere (one
+	// process, evaluation, recalibration) it is BN.
+	Sync bool
 
 	recal recalibration
 }
@@ -208,6 +216,51 @@ type batchNormOp struct {
 	relu   bool
 	mean   []float32
 	invStd []float32
+	// share is this rank's part of the values the statistics came from: 1
+	// but in a synchronised step.
+	share float64
+}
+
+// syncComm is the group a SyncBN layer reduces over in this execution, or
+// nil.
+func (op *batchNormOp) syncComm() dist.Comm {
+	if !op.st.Sync || op.mode != BNTrain {
+		return nil
+	}
+	if c := dist.Step(); c.Size() > 1 {
+		return c
+	}
+	return nil
+}
+
+// syncStats turns this rank's per-channel mean and biased variance over m
+// values into those of every rank's values together and returns their
+// count: the sums about the global mean are reduced in float64, so no
+// large sum of squares cancels.
+func syncStats(c dist.Comm, mean, variance []float64, m float64) (float64, error) {
+	ch := len(mean)
+	buf := make([]float64, ch+1)
+	for i, v := range mean {
+		buf[i] = v * m
+	}
+	buf[ch] = m
+	if err := c.AllReduceFloat64(buf); err != nil {
+		return 0, err
+	}
+	total := buf[ch]
+	for i := range mean {
+		g := buf[i] / total
+		d := mean[i] - g
+		buf[i] = m * (variance[i] + d*d)
+		mean[i] = g
+	}
+	if err := c.AllReduceFloat64(buf[:ch]); err != nil {
+		return 0, err
+	}
+	for i := range variance {
+		variance[i] = max(0, buf[i]/total)
+	}
+	return total, nil
 }
 
 func (op *batchNormOp) Arity() int    { return 3 }
@@ -258,6 +311,14 @@ func (op *batchNormOp) do(prealloc gorgonia.Value, in []gorgonia.Value) (gorgoni
 		mean, variance := make([]float64, c), make([]float64, c)
 		batchStats(n, c, hw, x, mean, variance)
 		m := float64(n * hw)
+		op.share = 1
+		if comm := op.syncComm(); comm != nil {
+			local := m
+			if m, err = syncStats(comm, mean, variance, m); err != nil {
+				return nil, fmt.Errorf("%v: SyncBN: %w", op, err)
+			}
+			op.share = local / m
+		}
 		for ch := range mean {
 			op.mean[ch] = float32(mean[ch])
 			op.invStd[ch] = float32(1 / math.Sqrt(variance[ch]+st.Eps))
@@ -447,8 +508,27 @@ func (op *batchNormInputGradOp) do(prealloc gorgonia.Value, in []gorgonia.Value)
 			return nil, fmt.Errorf("%v output: %w", op, err)
 		}
 	}
+	dgamma, dbeta := pg[:c], pg[c:]
+	if comm := op.fwd.syncComm(); comm != nil {
+		// The input gradient takes every rank's sums over the global count:
+		// bnInputGrad divides by this rank's count, so the sums are scaled
+		// by this rank's share. The parameter gradients stay this rank's;
+		// the runner averages them as every other gradient.
+		sums := make([]float64, 2*c)
+		for i, v := range pg {
+			sums[i] = float64(v)
+		}
+		if err := comm.AllReduceFloat64(sums); err != nil {
+			return nil, fmt.Errorf("%v: SyncBN: %w", op, err)
+		}
+		scaled := make([]float32, 2*c)
+		for i, v := range sums {
+			scaled[i] = float32(v * op.fwd.share)
+		}
+		dgamma, dbeta = scaled[:c], scaled[c:]
+	}
 	out, gx := op.output(prealloc, s)
-	bnInputGrad(s[0], c, s[2]*s[3], x, gy, y, gamma, op.fwd.mean, op.fwd.invStd, pg[:c], pg[c:], op.fwd.mode != BNEval, gx)
+	bnInputGrad(s[0], c, s[2]*s[3], x, gy, y, gamma, op.fwd.mean, op.fwd.invStd, dgamma, dbeta, op.fwd.mode != BNEval, gx)
 	return out, nil
 }
 

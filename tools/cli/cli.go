@@ -10,11 +10,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/dist"
+	"github.com/razorgo/razor/internal/worklock"
 )
 
 // ConfigFlags select a config and its overrides.
@@ -60,7 +63,8 @@ type RunFlags struct {
 	ResumeFrom string
 	// AutoResume resumes from the work dir's latest checkpoint when there is one.
 	AutoResume bool
-	// Launcher is the job launcher; only "none" exists today.
+	// Launcher is the job launcher: none (one process) or mpi (one rank of
+	// an mpirun or srun job; builds with -tags mpi).
 	Launcher string
 
 	fs *pflag.FlagSet
@@ -75,7 +79,7 @@ func (r *RunFlags) Register(fs *pflag.FlagSet) {
 	fs.BoolVar(&r.Deterministic, "deterministic", false, "make runs with the same seed produce identical results")
 	fs.StringVar(&r.ResumeFrom, "resume-from", "", "checkpoint to resume from (weights, optimizer state, iteration)")
 	fs.BoolVar(&r.AutoResume, "auto-resume", false, "resume from the latest checkpoint in the work dir, if any")
-	fs.StringVar(&r.Launcher, "launcher", "none", "job launcher (only none: distributed training does not exist yet)")
+	fs.StringVar(&r.Launcher, "launcher", "none", "job launcher: none (one process) or mpi (data-parallel, one rank of `mpirun -np N`; needs a build with -tags mpi)")
 }
 
 // Validate checks the flag values after parsing.
@@ -83,8 +87,8 @@ func (r *RunFlags) Validate() error {
 	if r.fs != nil {
 		r.Seeded = r.fs.Changed("seed")
 	}
-	if r.Launcher != "none" {
-		return fmt.Errorf("--launcher %q: distributed launchers are not supported yet; use --launcher none (a single process, which also runs the search)", r.Launcher)
+	if !slices.Contains(dist.Launchers, r.Launcher) {
+		return fmt.Errorf("--launcher %q is not known; use one of %s", r.Launcher, strings.Join(dist.Launchers, ", "))
 	}
 	if r.ResumeFrom != "" {
 		if _, err := os.Stat(r.ResumeFrom); err != nil {
@@ -92,6 +96,27 @@ func (r *RunFlags) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Start joins the job --launcher names (dist.Launch) and, on rank 0 (the
+// only rank of a single process), takes the work dir's lock for the tool
+// `what`. end releases both.
+func (r *RunFlags) Start(workDir, what string) (end func(), err error) {
+	comm, err := dist.Launch(r.Launcher)
+	if err != nil {
+		return nil, err
+	}
+	var lock *worklock.Lock
+	if comm.Rank() == 0 {
+		if lock, err = worklock.Acquire(workDir, what); err != nil {
+			comm.Close()
+			return nil, err
+		}
+	}
+	return func() {
+		lock.Release()
+		comm.Close()
+	}, nil
 }
 
 // ResolveWorkDir picks the work dir as config.Config.WorkDir does, the

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/razorgo/razor/internal/worklock"
-
 	"github.com/spf13/pflag"
 
 	"github.com/razorgo/razor/algorithms"
@@ -62,11 +60,11 @@ func SearchResult(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return nil, err
 	}
-	lock, err := worklock.Acquire(workDir, "search")
+	end, err := rf.Start(workDir, "search")
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release()
+	defer end()
 	alg, err := algorithms.FromConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", cfgPath, err)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/razorgo/razor/internal/worklock"
-
 	"github.com/spf13/pflag"
 
 	"github.com/razorgo/razor/algorithms"
@@ -45,11 +43,11 @@ func Train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	lock, err := worklock.Acquire(workDir, "train")
+	end, err := rf.Start(workDir, "train")
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
+	defer end()
 	alg, err := algorithms.FromConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("config %s: %w", fs.Arg(0), err)
