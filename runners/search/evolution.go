@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/razorgo/razor/dist"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -152,6 +153,7 @@ type run struct {
 	costs   map[string]Cost
 	state   string
 	log     *os.File
+	comm    dist.Comm
 	// refs are reference_subnets, read against the space at the start.
 	refs map[string]mutables.Subnet
 }
@@ -199,7 +201,10 @@ func (e *Evolution) start(env *Env) (*run, error) {
 		return nil, err
 	}
 	r := &run{e: e, env: env, seen: map[string]int{}, pending: map[string]bool{}, costs: map[string]Cost{},
-		state: filepath.Join(env.WorkDir, StateFile)}
+		state: filepath.Join(env.WorkDir, StateFile), comm: env.Comm}
+	if r.comm == nil {
+		r.comm = dist.Single{}
+	}
 	if r.refs, err = e.readReferences(env.Space); err != nil {
 		return nil, err
 	}
@@ -242,11 +247,13 @@ func (e *Evolution) start(env *Env) (*run, error) {
 	}
 	// The candidate log is rewritten from the state, so a kill between a
 	// state save and its log line leaves no gap and no repeat.
-	if err := writeCandidateLog(filepath.Join(env.WorkDir, CandidatesFile), r.st.Candidates); err != nil {
-		return nil, err
-	}
-	if r.log, err = os.OpenFile(filepath.Join(env.WorkDir, CandidatesFile), os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
-		return nil, fmt.Errorf("opening the candidate log: %w", err)
+	if r.writes() {
+		if err := writeCandidateLog(filepath.Join(env.WorkDir, CandidatesFile), r.st.Candidates); err != nil {
+			return nil, err
+		}
+		if r.log, err = os.OpenFile(filepath.Join(env.WorkDir, CandidatesFile), os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+			return nil, fmt.Errorf("opening the candidate log: %w", err)
+		}
 	}
 	o := e.opts
 	switch {
@@ -305,6 +312,9 @@ func (r *run) printf(format string, args ...any) {
 
 // save writes the state with the random source's current position.
 func (r *run) save() error {
+	if !r.writes() {
+		return nil
+	}
 	b, err := r.pcg.MarshalBinary()
 	if err != nil {
 		return err
@@ -391,19 +401,23 @@ func (r *run) epoch(ctx context.Context) error {
 		r.printf("epoch [%d/%d]: pool of %d candidates (%d children, %d random)", n, o.MaxEpoch, len(r.st.Pool), children, len(r.st.Pool)-children)
 	}
 	for len(r.st.Pool) > 0 {
-		c := r.st.Pool[0]
-		c.Epoch = n
-		if err := r.evaluate(ctx, &c); err != nil {
+		group := slices.Clone(r.st.Pool[:min(len(r.st.Pool), r.comm.Size())])
+		for i := range group {
+			group[i].Epoch = n
+		}
+		if err := r.evaluateGroup(ctx, group); err != nil {
 			return err
 		}
-		r.st.Pool = r.st.Pool[1:]
-		delete(r.pending, c.Key)
-		if err := r.commit(c); err != nil {
-			return err
+		for _, c := range group {
+			r.st.Pool = r.st.Pool[1:]
+			delete(r.pending, c.Key)
+			if err := r.commit(c); err != nil {
+				return err
+			}
+			done := o.CandidatePoolSize - len(r.st.Pool)
+			r.printf("epoch [%d/%d] candidate [%d/%d] %s: %s %.4f, flops %.4gM, params %.4gM (%s, %.1fs)",
+				n, o.MaxEpoch, done, o.CandidatePoolSize, c.Key, o.ScoreKey, c.Score, float64(c.FLOPs)/1e6, float64(c.Params)/1e6, c.Origin, c.Seconds)
 		}
-		done := o.CandidatePoolSize - len(r.st.Pool)
-		r.printf("epoch [%d/%d] candidate [%d/%d] %s: %s %.4f, flops %.4gM, params %.4gM (%s, %.1fs)",
-			n, o.MaxEpoch, done, o.CandidatePoolSize, c.Key, o.ScoreKey, c.Score, float64(c.FLOPs)/1e6, float64(c.Params)/1e6, c.Origin, c.Seconds)
 	}
 	top := r.topK()
 	keys := make([]string, len(top))
@@ -452,6 +466,58 @@ func (r *run) evaluate(ctx context.Context, c *Candidate) error {
 	return nil
 }
 
+// evaluateGroup scores the candidates of cs, at most one per rank: rank i
+// scores cs[i], and every rank receives every score, so all ranks go on
+// with the same state. The first error of any rank is every rank's.
+func (r *run) evaluateGroup(ctx context.Context, cs []Candidate) error {
+	if r.comm.Size() == 1 {
+		for i := range cs {
+			if err := r.evaluate(ctx, &cs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	type scored struct {
+		Candidate *Candidate `json:"candidate,omitempty"`
+		Err       string     `json:"error,omitempty"`
+	}
+	var mine scored
+	if rk := r.comm.Rank(); rk < len(cs) {
+		c := cs[rk]
+		if err := r.evaluate(ctx, &c); err != nil {
+			mine.Err = err.Error()
+		} else {
+			mine.Candidate = &c
+		}
+	}
+	b, err := json.Marshal(mine)
+	if err != nil {
+		return err
+	}
+	all, err := r.comm.AllGather(b)
+	if err != nil {
+		return fmt.Errorf("gathering the scores: %w", err)
+	}
+	for i := range cs {
+		var got scored
+		if err := json.Unmarshal(all[i], &got); err != nil {
+			return fmt.Errorf("the score of rank %d: %w", i, err)
+		}
+		if got.Err != "" {
+			return fmt.Errorf("rank %d: %s", i, got.Err)
+		}
+		if got.Candidate == nil || got.Candidate.Key != cs[i].Key {
+			return fmt.Errorf("rank %d scored another candidate than %s; the ranks' searches diverged", i, cs[i].Key)
+		}
+		cs[i] = *got.Candidate
+	}
+	return nil
+}
+
+// writes reports whether this process writes the search's files.
+func (r *run) writes() bool { return r.comm.Rank() == 0 }
+
 // commit records an evaluated candidate: state first, then its log line.
 func (r *run) commit(c Candidate) error {
 	c.Index = len(r.st.Candidates)
@@ -459,6 +525,9 @@ func (r *run) commit(c Candidate) error {
 	r.seen[c.Key] = c.Index
 	if err := r.save(); err != nil {
 		return err
+	}
+	if !r.writes() {
+		return nil
 	}
 	return appendCandidate(r.log, c)
 }
@@ -553,6 +622,25 @@ func (r *run) baseline(ctx context.Context) error {
 		}
 		r.printf("random baseline: %d random subnets under the constraint %s", n, r.e.constraint)
 	}
+	// Unscored baseline subnets go to the ranks in groups, in order.
+	var todo []int
+	flush := func() error {
+		group := make([]Candidate, len(todo))
+		for k, i := range todo {
+			group[k] = r.st.Baseline[i]
+		}
+		if err := r.evaluateGroup(ctx, group); err != nil {
+			return err
+		}
+		for k, b := range group {
+			if err := r.commit(b); err != nil {
+				return err
+			}
+			r.printf("random baseline [%d/%d] %s: %s %.4f, flops %.4gM, params %.4gM", todo[k]+1, n, b.Key, r.e.opts.ScoreKey, b.Score, float64(b.FLOPs)/1e6, float64(b.Params)/1e6)
+		}
+		todo = todo[:0]
+		return nil
+	}
 	for i, b := range r.st.Baseline {
 		if j, ok := r.seen[b.Key]; ok {
 			if !r.st.Done && r.st.Candidates[j].Origin != OriginBaseline {
@@ -560,13 +648,14 @@ func (r *run) baseline(ctx context.Context) error {
 			}
 			continue
 		}
-		if err := r.evaluate(ctx, &b); err != nil {
-			return err
+		if todo = append(todo, i); len(todo) == r.comm.Size() {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
-		if err := r.commit(b); err != nil {
-			return err
-		}
-		r.printf("random baseline [%d/%d] %s: %s %.4f, flops %.4gM, params %.4gM", i+1, n, b.Key, r.e.opts.ScoreKey, b.Score, float64(b.FLOPs)/1e6, float64(b.Params)/1e6)
+	}
+	if len(todo) > 0 {
+		return flush()
 	}
 	return nil
 }
@@ -635,17 +724,19 @@ func (r *run) finish() (*Result, error) {
 		BestSubnetFile:  filepath.Join(r.env.WorkDir, BestSubnetFile),
 		FinalSubnetFile: filepath.Join(r.env.WorkDir, r.st.FinalSubnet),
 		ReportFile:      filepath.Join(r.env.WorkDir, ReportFile)}
-	for _, p := range []string{res.FinalSubnetFile, res.BestSubnetFile} {
-		if err := mutables.WriteSubnetFile(p, best.Subnet); err != nil {
+	rep := r.report(top)
+	if r.writes() {
+		for _, p := range []string{res.FinalSubnetFile, res.BestSubnetFile} {
+			if err := mutables.WriteSubnetFile(p, best.Subnet); err != nil {
+				return nil, err
+			}
+		}
+		if err := writeReport(res.ReportFile, rep); err != nil {
 			return nil, err
 		}
-	}
-	rep := r.report(top)
-	if err := writeReport(res.ReportFile, rep); err != nil {
-		return nil, err
-	}
-	if err := writePlot(filepath.Join(r.env.WorkDir, PlotFile), r.st, r.e.opts.ScoreKey, r.e.constraint, best.Key, rep.References); err != nil {
-		return nil, err
+		if err := writePlot(filepath.Join(r.env.WorkDir, PlotFile), r.st, r.e.opts.ScoreKey, r.e.constraint, best.Key, rep.References); err != nil {
+			return nil, err
+		}
 	}
 	r.st.Done = true
 	if err := r.save(); err != nil {

@@ -3,6 +3,7 @@ package search
 import (
 	"context"
 	"fmt"
+	"github.com/razorgo/razor/dist"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -63,12 +64,15 @@ func Run(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, opts
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating work dir %s: %w", workDir, err)
 	}
-	if err := cfg.WriteFile(filepath.Join(workDir, filepath.Base(strings.TrimSuffix(cfg.File, filepath.Ext(cfg.File)))+".yaml")); err != nil {
-		return nil, err
-	}
-	log, err := runners.NewLogger(workDir, time.Now(), out)
-	if err != nil {
-		return nil, err
+	comm := dist.World()
+	log := &runners.Logger{}
+	if comm.Rank() == 0 {
+		if err := cfg.WriteFile(filepath.Join(workDir, filepath.Base(strings.TrimSuffix(cfg.File, filepath.Ext(cfg.File)))+".yaml")); err != nil {
+			return nil, err
+		}
+		if log, err = runners.NewLogger(workDir, time.Now(), out); err != nil {
+			return nil, err
+		}
 	}
 	defer log.Close()
 
@@ -77,6 +81,10 @@ func Run(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, opts
 		if p := filepath.Join(workDir, StateFile); fileExists(p) {
 			resume = p
 		}
+	}
+	// Every rank continues the state rank 0 found, with rank 0's seed.
+	if err := dist.BroadcastJSON(comm, &resume); err != nil {
+		return nil, err
 	}
 	seed := opts.Seed
 	var st *State
@@ -88,6 +96,12 @@ func Run(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, opts
 		log.Printf("resuming the search from %s", resume)
 	} else if !opts.Seeded {
 		seed = rand.Uint64() >> 1
+	}
+	if err := dist.BroadcastJSON(comm, &seed); err != nil {
+		return nil, err
+	}
+	if comm.Size() > 1 {
+		log.Printf("Distributed search: %s; each scores its share of every group of candidates", comm.Name())
 	}
 	log.Printf("Set random seed to %d", seed)
 	if note := runners.SyncBNNote(cfg); note != "" {
@@ -109,6 +123,7 @@ func Run(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, opts
 		Seed:    seed,
 		Resume:  st,
 		Log:     log,
+		Comm:    comm,
 	}
 	return s.Search(ctx, env)
 }

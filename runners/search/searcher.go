@@ -61,6 +61,7 @@ package search
 import (
 	"context"
 	"fmt"
+	"github.com/razorgo/razor/dist"
 	"time"
 
 	"github.com/razorgo/razor/mutables"
@@ -110,6 +111,11 @@ type Env struct {
 	Log Logger
 	// Now stamps final_subnet_<time>.yaml; nil means time.Now.
 	Now func() time.Time
+	// Comm spreads the candidates' evaluation over its ranks (nil: this
+	// process alone). Every rank runs the same search from the same state
+	// and seed; each scores its share of a group of candidates, the scores
+	// are gathered, and rank 0 alone writes the state and the outputs.
+	Comm dist.Comm
 }
 
 // Result is where a finished search left its answer.
