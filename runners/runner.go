@@ -234,6 +234,7 @@ func (r *Runner) TrainIter(ctx context.Context) error {
 	}
 	start := time.Now()
 	var endSync func()
+	commTime := time.Duration(-1)
 	if c := r.comm(); c.Size() > 1 {
 		endSync = dist.BeginStep(c)
 	}
@@ -245,12 +246,16 @@ func (r *Runner) TrainIter(ctx context.Context) error {
 		return fmt.Errorf("iteration %d: %w", r.Iter+1, err)
 	}
 	if c := r.comm(); c.Size() > 1 {
+		// comm_time (a data-parallel run's log field) is the time spent
+		// averaging, waits for slower ranks included.
+		syncStart := time.Now()
 		if err := AverageGradients(c, r.Task.Module().NamedParameters()); err != nil {
 			return fmt.Errorf("iteration %d: averaging gradients: %w", r.Iter+1, err)
 		}
 		if err := AverageValues(c, out.Values); err != nil {
 			return fmt.Errorf("iteration %d: averaging losses: %w", r.Iter+1, err)
 		}
+		commTime = time.Since(syncStart)
 	}
 	for _, v := range out.Values {
 		if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
@@ -263,6 +268,9 @@ func (r *Runner) TrainIter(ctx context.Context) error {
 		r.Buffer.Add(v.Name, v.Value, out.NumSamples)
 	}
 	r.Buffer.Add("data_time", r.Task.DataTime().Seconds(), 1)
+	if commTime >= 0 {
+		r.Buffer.Add("comm_time", commTime.Seconds(), 1)
+	}
 	timed := false
 	for _, h := range r.hooks {
 		// The iteration's time covers the step and the hooks up to NORMAL
