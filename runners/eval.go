@@ -11,6 +11,7 @@ import (
 
 	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/datasets"
+	"github.com/razorgo/razor/dist"
 	"github.com/razorgo/razor/models"
 	"github.com/razorgo/razor/mutables"
 )
@@ -32,6 +33,10 @@ type Evaluator struct {
 	// Observe, when set, sees every batch's inputs and results after the
 	// metric has (tools/test keeps a detector's results with it).
 	Observe func(in *models.Batch, res models.Result) error
+	// Comm spreads EvaluateSubnets over its ranks (nil: this process
+	// alone): rank r scores the subnets r, r+size, ... and every rank
+	// receives every subnet's values.
+	Comm dist.Comm
 }
 
 // Check builds and provisions the metric once without evaluating, so that
@@ -94,9 +99,15 @@ func (e *Evaluator) EvaluateSubnets(ctx context.Context, subnets []mutables.Subn
 			alg.SetSubnet(restore)
 		}
 	}()
-	var names []string
-	sums := map[string][]float64{}
-	for _, s := range subnets {
+	comm := e.Comm
+	if comm == nil {
+		comm = dist.Single{}
+	}
+	per := make([][]NamedValue, len(subnets))
+	for i, s := range subnets {
+		if i%comm.Size() != comm.Rank() {
+			continue
+		}
 		if err := alg.SetSubnet(s); err != nil {
 			return nil, err
 		}
@@ -112,6 +123,16 @@ func (e *Evaluator) EvaluateSubnets(ctx context.Context, subnets []mutables.Subn
 		if err != nil {
 			return nil, err
 		}
+		per[i] = vals
+	}
+	if comm.Size() > 1 {
+		if err := gatherSubnetValues(comm, per); err != nil {
+			return nil, err
+		}
+	}
+	var names []string
+	sums := map[string][]float64{}
+	for _, vals := range per {
 		for _, v := range vals {
 			if _, ok := sums[v.Name]; !ok {
 				names = append(names, v.Name)
@@ -125,6 +146,38 @@ func (e *Evaluator) EvaluateSubnets(ctx context.Context, subnets []mutables.Subn
 		out = append(out, NamedValue{Name: n, Value: mean}, NamedValue{Name: n + "_std", Value: std})
 	}
 	return append(out, NamedValue{Name: "num_subnets", Value: float64(len(subnets))}), nil
+}
+
+// gatherSubnetValues fills per (one entry per subnet, this rank's filled)
+// with every rank's entries.
+func gatherSubnetValues(c dist.Comm, per [][]NamedValue) error {
+	mine := map[int][]NamedValue{}
+	for i, v := range per {
+		if i%c.Size() == c.Rank() {
+			mine[i] = v
+		}
+	}
+	b, err := json.Marshal(mine)
+	if err != nil {
+		return err
+	}
+	all, err := c.AllGather(b)
+	if err != nil {
+		return fmt.Errorf("gathering the subnets' scores: %w", err)
+	}
+	for r, data := range all {
+		var got map[int][]NamedValue
+		if err := json.Unmarshal(data, &got); err != nil {
+			return fmt.Errorf("the scores of rank %d: %w", r, err)
+		}
+		for i, v := range got {
+			if i < 0 || i >= len(per) || i%c.Size() != r {
+				return fmt.Errorf("rank %d sent the scores of subnet %d, not its own", r, i)
+			}
+			per[i] = v
+		}
+	}
+	return nil
 }
 
 func meanStd(xs []float64) (float64, float64) {
@@ -290,9 +343,10 @@ func (h *EvalHook) AfterTrainEpoch(r *Runner) error {
 }
 
 func (h *EvalHook) evaluate(r *Runner, iterDone, epochDone, innerDone int) error {
-	if !r.Writes() {
-		// Rank 0 evaluates; the other ranks wait for it at the next step's
-		// collectives.
+	// A supernet's subnets are spread over the ranks; one model is
+	// evaluated by rank 0, while the other ranks wait for it at the next
+	// step's collectives.
+	if !r.Writes() && len(h.Subnets) == 0 {
 		return nil
 	}
 	start := time.Now()
@@ -300,12 +354,16 @@ func (h *EvalHook) evaluate(r *Runner, iterDone, epochDone, innerDone int) error
 	var vals []NamedValue
 	var err error
 	if len(h.Subnets) > 0 {
+		h.Eval.Comm = r.Comm
 		vals, err = h.Eval.EvaluateSubnets(context.Background(), h.Subnets)
 	} else {
 		vals, err = h.Eval.Evaluate(context.Background())
 	}
 	if err != nil {
 		return fmt.Errorf("evaluation after iteration %d: %w", iterDone, err)
+	}
+	if !r.Writes() {
+		return nil
 	}
 	var sb strings.Builder
 	if h.ByEpoch {

@@ -311,7 +311,7 @@ func Train(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, op
 		MaxIters: maxIters, MaxEpochs: maxEpochs, Meta: meta, Log: log, Comm: comm}
 
 	env := &Env{Config: cfg, Alg: alg, WorkDir: workDir, Seed: seed, ByEpoch: byEpoch, TrainSet: trainSet}
-	if f, ok := out.(*os.File); ok && isTerminal(f) {
+	if f, ok := out.(*os.File); ok && isTerminal(f) && comm.Rank() == 0 {
 		env.Terminal = out
 	}
 	if err := ConfigHooks(cfg, r, env, !opts.NoValidate); err != nil {

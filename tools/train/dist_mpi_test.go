@@ -3,10 +3,12 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -183,6 +185,63 @@ func TestKilledRankEndsTheJobAndResumes(t *testing.T) {
 			t.Errorf("iteration %d: loss %v after the kill and restart, %v uninterrupted", it, got[it], want[it])
 		}
 	}
+}
+
+// TestDistributedEvaluationMatchesOneProcess: a supernet's evaluation
+// spreads its subnets over the ranks (rank r scores subnets r, r+2, ...)
+// and logs what one process logs evaluating them all.
+func TestDistributedEvaluationMatchesOneProcess(t *testing.T) {
+	one, two := t.TempDir(), t.TempDir()
+	evalArgs := func(dir string, batch int) []string {
+		a := dpArgs(dir, 4, batch, "SyncBN")[1:]
+		a = slices.DeleteFunc(a, func(s string) bool { return s == "--no-validate" })
+		return append([]string{tinyConfig}, append(a, "evaluation.interval=4", "evaluation.num_subnets=3",
+			"evaluation.bn_mode=recalibrate", "evaluation.recalibrate_batches=2")...)
+	}
+	if out, err := child(t, evalArgs(one, 8)).CombinedOutput(); err != nil {
+		t.Fatalf("one process: %v\n%s", err, out)
+	}
+	if out, err := mpiTrain(2, evalArgs(two, 4)); err != nil {
+		t.Fatalf("2 ranks: %v\n%s", err, out)
+	}
+	a, b := valRecord(t, one), valRecord(t, two)
+	if a == nil || a["num_subnets"] != 3 {
+		t.Fatalf("one process logged no evaluation of 3 subnets: %v", a)
+	}
+	for k, v := range a {
+		if math.Abs(v-b[k]) > 1e-4 {
+			t.Errorf("%s: %v in one process, %v in 2 ranks", k, v, b[k])
+		}
+	}
+}
+
+// valRecord is the last validation record of dir's JSON log.
+func valRecord(t *testing.T, dir string) map[string]float64 {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.log.json"))
+	var last map[string]float64
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if !strings.Contains(line, `"mode": "val"`) {
+				continue
+			}
+			rec := map[string]any{}
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatal(err)
+			}
+			last = map[string]float64{}
+			for k, v := range rec {
+				if f, ok := v.(float64); ok && k != "lr" {
+					last[k] = f
+				}
+			}
+		}
+	}
+	return last
 }
 
 // rankPID finds the process of rank r of the job training into dir.
