@@ -91,8 +91,8 @@ type Runner struct {
 	Log *Logger
 	// Comm is the group a data-parallel run trains in (nil: this process
 	// alone). After every step the gradients and the logged values are
-	// averaged over its ranks; only rank 0 writes checkpoints and
-	// evaluates.
+	// averaged over its ranks; only rank 0 writes logs and checkpoints
+	// (Writes), and a supernet's evaluation is spread over the ranks.
 	Comm dist.Comm
 
 	// Iter is the number of iterations done; inside a hook it is the
