@@ -100,8 +100,11 @@ func (r *RunFlags) Validate() error {
 
 // Start joins the job --launcher names (dist.Launch) and, on rank 0 (the
 // only rank of a single process), takes the work dir's lock for the tool
-// `what`. end releases both.
-func (r *RunFlags) Start(workDir, what string) (end func(), err error) {
+// `what`. end(runErr) releases both. A rank of a job that ends with an
+// error aborts the whole job (MPI_Abort) after printing it to stderr
+// instead of finalizing, which would wait for ranks that are waiting for
+// it.
+func (r *RunFlags) Start(workDir, what string, stderr io.Writer) (end func(runErr error), err error) {
 	comm, err := dist.Launch(r.Launcher)
 	if err != nil {
 		return nil, err
@@ -113,8 +116,12 @@ func (r *RunFlags) Start(workDir, what string) (end func(), err error) {
 			return nil, err
 		}
 	}
-	return func() {
+	return func(runErr error) {
 		lock.Release()
+		if runErr != nil && comm.Size() > 1 {
+			fmt.Fprintf(stderr, "%s: rank %d of %d: %v\n", what, comm.Rank(), comm.Size(), runErr)
+			comm.Abort(1)
+		}
 		comm.Close()
 	}, nil
 }

@@ -30,7 +30,7 @@ func Search(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // SearchResult is Search returning where the search left its answer, for
 // callers (a pipeline) that go on with it.
-func SearchResult(ctx context.Context, args []string, stdout, stderr io.Writer) (*search.Result, error) {
+func SearchResult(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *search.Result, err error) {
 	fs := pflag.NewFlagSet("search", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var rf RunFlags
@@ -60,11 +60,11 @@ func SearchResult(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return nil, err
 	}
-	end, err := rf.Start(workDir, "search")
+	end, err := rf.Start(workDir, "search", stderr)
 	if err != nil {
 		return nil, err
 	}
-	defer end()
+	defer func() { end(err) }()
 	alg, err := algorithms.FromConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", cfgPath, err)

@@ -15,7 +15,7 @@ import (
 // builds the config's algorithm from every registered type and trains it.
 // A contributor's main that blank-imports their own packages next to
 // github.com/razorgo/razor/all calls it to train their algorithm.
-func Train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func Train(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := pflag.NewFlagSet("train", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var rf RunFlags
@@ -43,11 +43,11 @@ func Train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	end, err := rf.Start(workDir, "train")
+	end, err := rf.Start(workDir, "train", stderr)
 	if err != nil {
 		return err
 	}
-	defer end()
+	defer func() { end(err) }()
 	alg, err := algorithms.FromConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("config %s: %w", fs.Arg(0), err)

@@ -263,3 +263,18 @@ func rankPID(t *testing.T, dir string, r int) int {
 	t.Fatalf("no process of rank %d training into %s", r, dir)
 	return 0
 }
+
+// TestRankErrorEndsTheJob: a rank that fails prints its error and aborts
+// the job, instead of finalizing while the other ranks wait for it.
+func TestRankErrorEndsTheJob(t *testing.T) {
+	start := time.Now()
+	args := append(dpArgs(t.TempDir(), 4, 4, "BN"), "algorithm.architecture.model.backbone.widen_factor=-1")
+	out, err := mpiTrain(2, args)
+	if err == nil {
+		t.Fatalf("the job succeeded with a bad config:\n%s", out)
+	}
+	if !strings.Contains(string(out), "of 2: config") || !strings.Contains(string(out), "widen_factor -1 must be positive") {
+		t.Errorf("the error does not name the rank and the problem:\n%s", out)
+	}
+	t.Logf("ended in %v", time.Since(start).Round(time.Millisecond))
+}
