@@ -48,17 +48,51 @@ func (e *Evaluator) Check() error {
 }
 
 // Evaluate runs the current path in eval mode over the whole loader and
-// returns the metric's values (accuracy_top-1, accuracy_top-5 ...).
+// returns the metric's values (accuracy_top-1, accuracy_top-5 ...). With
+// a Comm of several ranks each rank predicts its shard of the data (as
+// mmcv's multi-GPU test does: DistributedSampler's shards, the samples
+// it repeats to even them out dropped again), the predictions are
+// gathered, and every rank computes the metric over all of them.
 func (e *Evaluator) Evaluate(ctx context.Context) ([]NamedValue, error) {
+	return e.evaluate(ctx, e.comm())
+}
+
+// comm is e.Comm, or the single process.
+func (e *Evaluator) comm() dist.Comm {
+	if e.Comm == nil {
+		return dist.Single{}
+	}
+	return e.Comm
+}
+
+func (e *Evaluator) evaluate(ctx context.Context, comm dist.Comm) ([]NamedValue, error) {
 	metric, err := e.Metric.BuildFor(MetricEnv{Dataset: e.Loader.Dataset(), Report: e.Report})
 	if err != nil {
 		return nil, err
 	}
+	loader := e.Loader
+	if comm.Size() > 1 {
+		o := loader.Options()
+		o.Rank, o.WorldSize = comm.Rank(), comm.Size()
+		if loader, err = datasets.NewLoader(loader.Dataset(), o); err != nil {
+			return nil, err
+		}
+	}
+	process := func(in *models.Batch, res models.Result) error {
+		if err := metric.Process(in, res); err != nil {
+			return err
+		}
+		if e.Observe != nil {
+			return e.Observe(in, res)
+		}
+		return nil
+	}
+	var mine []shardResult
 	model := e.Alg.Model()
 	model.SetTraining(false)
 	defer model.SetTraining(true)
-	bar := newProgressBar(e.Progress, e.Loader.Len())
-	for batch, err := range e.Loader.Epoch(ctx, 0) {
+	bar := newProgressBar(e.Progress, loader.Len())
+	for batch, err := range loader.Epoch(ctx, 0) {
 		if err != nil {
 			return nil, err
 		}
@@ -70,18 +104,102 @@ func (e *Evaluator) Evaluate(ctx context.Context) ([]NamedValue, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := metric.Process(in, res); err != nil {
+		if comm.Size() > 1 {
+			in.Images, in.Rand = nil, nil
+			mine = append(mine, shardResult{In: in, Res: res})
+		} else if err := process(in, res); err != nil {
 			return nil, err
-		}
-		if e.Observe != nil {
-			if err := e.Observe(in, res); err != nil {
-				return nil, err
-			}
 		}
 		bar.step(batch.Len())
 	}
 	bar.finish()
+	if comm.Size() > 1 {
+		if err := gatherShards(comm, mine, process); err != nil {
+			return nil, err
+		}
+	}
 	return metric.Compute()
+}
+
+// shardResult is one batch a rank predicted: its inputs without the
+// images, and the predictions.
+type shardResult struct {
+	In  *models.Batch `json:"in"`
+	Res models.Result `json:"res"`
+}
+
+// gatherShards hands every rank's predictions, in rank and batch order, to
+// process, each dataset sample once: the shards' padding repeats samples
+// to give every rank as many, and those repeats are dropped.
+func gatherShards(c dist.Comm, mine []shardResult, process func(*models.Batch, models.Result) error) error {
+	b, err := json.Marshal(mine)
+	if err != nil {
+		return fmt.Errorf("encoding the predictions: %w", err)
+	}
+	all, err := c.AllGather(b)
+	if err != nil {
+		return fmt.Errorf("gathering the predictions: %w", err)
+	}
+	seen := map[int]bool{}
+	for r, data := range all {
+		var got []shardResult
+		if err := json.Unmarshal(data, &got); err != nil {
+			return fmt.Errorf("the predictions of rank %d: %w", r, err)
+		}
+		for _, sr := range got {
+			in, res := firstSeen(sr.In, sr.Res, seen)
+			if len(in.Indices) == 0 {
+				continue
+			}
+			if err := process(in, res); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// firstSeen keeps the images of a batch whose dataset index is not in
+// seen, and marks them seen.
+func firstSeen(in *models.Batch, res models.Result, seen map[int]bool) (*models.Batch, models.Result) {
+	n := len(in.Indices)
+	var keep []int
+	for k, i := range in.Indices {
+		if !seen[i] {
+			seen[i] = true
+			keep = append(keep, k)
+		}
+	}
+	if len(keep) == n {
+		return in, res
+	}
+	out := &models.Batch{}
+	var r models.Result
+	for _, k := range keep {
+		out.Indices = append(out.Indices, in.Indices[k])
+		if len(in.Labels) == n {
+			out.Labels = append(out.Labels, in.Labels[k])
+		}
+		if len(in.GTBoxes) == n {
+			out.GTBoxes = append(out.GTBoxes, in.GTBoxes[k])
+		}
+		if len(in.GTLabels) == n {
+			out.GTLabels = append(out.GTLabels, in.GTLabels[k])
+		}
+		if len(in.GTIgnore) == n {
+			out.GTIgnore = append(out.GTIgnore, in.GTIgnore[k])
+		}
+		if len(in.Metas) == n {
+			out.Metas = append(out.Metas, in.Metas[k])
+		}
+		if len(res.Scores) == n {
+			r.Scores = append(r.Scores, res.Scores[k])
+		}
+		if len(res.Detections) == n {
+			r.Detections = append(r.Detections, res.Detections[k])
+		}
+	}
+	return out, r
 }
 
 // EvaluateSubnets scores each subnet in turn and returns, for every metric,
@@ -118,7 +236,8 @@ func (e *Evaluator) EvaluateSubnets(ctx context.Context, subnets []mutables.Subn
 				return nil, err
 			}
 		}
-		vals, err := e.Evaluate(ctx)
+		// Each rank scores whole subnets: no shards within one.
+		vals, err := e.evaluate(ctx, dist.Single{})
 		undo()
 		if err != nil {
 			return nil, err
@@ -343,18 +462,14 @@ func (h *EvalHook) AfterTrainEpoch(r *Runner) error {
 }
 
 func (h *EvalHook) evaluate(r *Runner, iterDone, epochDone, innerDone int) error {
-	// A supernet's subnets are spread over the ranks; one model is
-	// evaluated by rank 0, while the other ranks wait for it at the next
-	// step's collectives.
-	if !r.Writes() && len(h.Subnets) == 0 {
-		return nil
-	}
+	// Every rank takes part: a supernet's subnets, or one model's data, are
+	// spread over the ranks.
 	start := time.Now()
 	h.Eval.Report = logReport{r.Log}
+	h.Eval.Comm = r.Comm
 	var vals []NamedValue
 	var err error
 	if len(h.Subnets) > 0 {
-		h.Eval.Comm = r.Comm
 		vals, err = h.Eval.EvaluateSubnets(context.Background(), h.Subnets)
 	} else {
 		vals, err = h.Eval.Evaluate(context.Background())

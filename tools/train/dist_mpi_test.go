@@ -187,31 +187,44 @@ func TestKilledRankEndsTheJobAndResumes(t *testing.T) {
 	}
 }
 
-// TestDistributedEvaluationMatchesOneProcess: a supernet's evaluation
-// spreads its subnets over the ranks (rank r scores subnets r, r+2, ...)
-// and logs what one process logs evaluating them all.
+// TestDistributedEvaluationMatchesOneProcess: under mpirun a supernet's
+// evaluation spreads its subnets over the ranks (rank r scores subnets r,
+// r+N, ...), and a single model's evaluation spreads the data (each rank
+// predicts its shard; 3 ranks over the 10000 test digits exercise the
+// sampler's repeated samples, which must count once); both log what one
+// process logs.
 func TestDistributedEvaluationMatchesOneProcess(t *testing.T) {
-	one, two := t.TempDir(), t.TempDir()
-	evalArgs := func(dir string, batch int) []string {
-		a := dpArgs(dir, 4, batch, "SyncBN")[1:]
-		a = slices.DeleteFunc(a, func(s string) bool { return s == "--no-validate" })
-		return append([]string{tinyConfig}, append(a, "evaluation.interval=4", "evaluation.num_subnets=3",
-			"evaluation.bn_mode=recalibrate", "evaluation.recalibrate_batches=2")...)
-	}
-	if out, err := child(t, evalArgs(one, 8)).CombinedOutput(); err != nil {
-		t.Fatalf("one process: %v\n%s", err, out)
-	}
-	if out, err := mpiTrain(2, evalArgs(two, 4)); err != nil {
-		t.Fatalf("2 ranks: %v\n%s", err, out)
-	}
-	a, b := valRecord(t, one), valRecord(t, two)
-	if a == nil || a["num_subnets"] != 3 {
-		t.Fatalf("one process logged no evaluation of 3 subnets: %v", a)
-	}
-	for k, v := range a {
-		if math.Abs(v-b[k]) > 1e-4 {
-			t.Errorf("%s: %v in one process, %v in 2 ranks", k, v, b[k])
+	for _, tc := range []struct {
+		name   string
+		config string
+		ranks  int
+		extra  []string
+	}{
+		{"supernet, 3 subnets", tinyConfig, 2, []string{"evaluation.num_subnets=3", "evaluation.bn_mode=recalibrate", "evaluation.recalibrate_batches=2"}},
+		{"fixed subnet", "../../configs/nas/spos/spos_subnet_shufflenetv2_mnist.yaml", 3, nil},
+	} {
+		one, two := t.TempDir(), t.TempDir()
+		evalArgs := func(dir string, batch int) []string {
+			a := dpArgs(dir, 4, batch, "SyncBN")[1:]
+			a = slices.DeleteFunc(a, func(s string) bool { return s == "--no-validate" })
+			return append([]string{tc.config}, append(append(a, "evaluation.interval=4"), tc.extra...)...)
 		}
+		if out, err := child(t, evalArgs(one, 2*tc.ranks)).CombinedOutput(); err != nil {
+			t.Fatalf("%s, one process: %v\n%s", tc.name, err, out)
+		}
+		if out, err := mpiTrain(tc.ranks, evalArgs(two, 2)); err != nil {
+			t.Fatalf("%s, %d ranks: %v\n%s", tc.name, tc.ranks, err, out)
+		}
+		a, b := valRecord(t, one), valRecord(t, two)
+		if len(a) < 3 {
+			t.Fatalf("%s: one process logged no evaluation: %v", tc.name, a)
+		}
+		for k, v := range a {
+			if math.Abs(v-b[k]) > 1e-4 {
+				t.Errorf("%s: %s: %v in one process, %v in %d ranks", tc.name, k, v, b[k], tc.ranks)
+			}
+		}
+		t.Logf("%s: %v", tc.name, b)
 	}
 }
 
