@@ -98,26 +98,38 @@ func (r *RunFlags) Validate() error {
 	return nil
 }
 
-// Start joins the job --launcher names (dist.Launch) and, on rank 0 (the
+// Start joins the job --launcher names (see Launch) and, on rank 0 (the
 // only rank of a single process), takes the work dir's lock for the tool
-// `what`. end(runErr) releases both. A rank of a job that ends with an
-// error aborts the whole job (MPI_Abort) after printing it to stderr
-// instead of finalizing, which would wait for ranks that are waiting for
-// it.
+// `what`. end(runErr) releases both.
 func (r *RunFlags) Start(workDir, what string, stderr io.Writer) (end func(runErr error), err error) {
-	comm, err := dist.Launch(r.Launcher)
+	comm, done, err := Launch(r.Launcher, what, stderr)
 	if err != nil {
 		return nil, err
 	}
 	var lock *worklock.Lock
 	if comm.Rank() == 0 {
 		if lock, err = worklock.Acquire(workDir, what); err != nil {
-			comm.Close()
+			done(err)
 			return nil, err
 		}
 	}
 	return func(runErr error) {
 		lock.Release()
+		done(runErr)
+	}, nil
+}
+
+// Launch joins the job a --launcher value names (dist.Launch) and returns
+// its communicator and the function that ends it: a rank of a job that
+// ends with an error prints it to stderr and aborts the whole job
+// (MPI_Abort) rather than finalizing, which would wait for ranks that are
+// waiting for it.
+func Launch(launcher, what string, stderr io.Writer) (dist.Comm, func(runErr error), error) {
+	comm, err := dist.Launch(launcher)
+	if err != nil {
+		return nil, nil, err
+	}
+	return comm, func(runErr error) {
 		if runErr != nil && comm.Size() > 1 {
 			fmt.Fprintf(stderr, "%s: rank %d of %d: %v\n", what, comm.Rank(), comm.Size(), runErr)
 			comm.Abort(1)

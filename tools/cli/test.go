@@ -14,6 +14,7 @@ import (
 
 	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/dist"
 	"github.com/razorgo/razor/models"
 	"github.com/razorgo/razor/runners"
 )
@@ -37,7 +38,7 @@ type TestResult struct {
 // seeded subnets (mean and spread). --out writes a detector's detections in
 // COCO's results format, as mmdet's --format-only does, and otherwise the
 // metrics (TestResult).
-func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func Test(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cf ConfigFlags
@@ -46,6 +47,7 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "write results to this JSON file: for a detector, its detections in COCO's results format (a list of {image_id, bbox: [x, y, w, h], score, category_id}, as mmdet's --format-only writes; tools/coco_eval reads it); otherwise, and for a supernet scored over several subnets, {config, checkpoint, metrics}")
 	metricsOut := fs.String("metrics-out", "", "write {config, checkpoint, metrics} to this JSON file, for any model (a pipeline's test step reads it); mmdet's test.py writes this to --work-dir as eval_<time>.json")
 	numSubnets := fs.Int("num-subnets", 0, "for a supernet: how many fixed subnets to average over (default: evaluation.num_subnets, else 5)")
+	launcher := fs.String("launcher", "none", "job launcher: none (one process) or mpi (one rank of `mpirun -np N`, each evaluating a share of the subnets or of the data; needs a build with -tags mpi)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: test CONFIG CHECKPOINT [--metrics accuracy] [--out FILE] [--metrics-out FILE] [--cfg-options KEY=VALUE ...]")
 		fs.PrintDefaults()
@@ -64,10 +66,18 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
+	if !slices.Contains(dist.Launchers, *launcher) {
+		return fmt.Errorf("--launcher %q is not known; use one of %s", *launcher, strings.Join(dist.Launchers, ", "))
+	}
 	cfg, err := cf.Load(fs.Arg(0), stderr)
 	if err != nil {
 		return err
 	}
+	comm, end, err := Launch(*launcher, "test", stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { end(err) }()
 	alg, err := algorithms.FromConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("config %s: %w", fs.Arg(0), err)
@@ -94,7 +104,11 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("data.test: %w", err)
 		}
 	}
-	ev := &runners.Evaluator{Alg: alg, Loader: loader, Metric: spec, Report: stdout}
+	// Rank 0 prints and writes; every rank evaluates its share.
+	if comm.Rank() != 0 {
+		stdout, stderr = io.Discard, io.Discard
+	}
+	ev := &runners.Evaluator{Alg: alg, Loader: loader, Metric: spec, Report: stdout, Comm: comm}
 	if err := ev.Check(); err != nil {
 		return err
 	}
@@ -137,6 +151,9 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	if comm.Rank() != 0 {
+		return nil
 	}
 	// Detection numbers are fractions (0.375), as mmdet prints them;
 	// classification accuracies are percentages.
