@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/razorgo/razor/dist"
-
 	"github.com/chewxy/hm"
+	"github.com/razorgo/razor/dist"
 	"github.com/razorgo/razor/models/ops/blas"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -72,10 +71,10 @@ type BatchNormState struct {
 	// Eps is added to the variance before taking its square root.
 	Eps float64
 	// Sync makes the layer a SyncBN: in training mode, inside a
-	// data-parallel training step (dist.BeginStep), its batch statistics (forward) and the
-	// sums its input gradient needs (backward) are reduced over the
-	// step's ranks, as PyTorch's SyncBatchNorm does. Elsewhere (one
-	// process, evaluation, recalibration) it is BN.
+	// data-parallel training step (dist.BeginStep), its batch statistics
+	// (forward) and the sums its input gradient needs (backward) are
+	// reduced over the step's ranks, as PyTorch's SyncBatchNorm does.
+	// Elsewhere (one process, evaluation, recalibration) it is BN.
 	Sync bool
 
 	recal recalibration
