@@ -23,7 +23,9 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"unsafe"
 )
@@ -137,13 +139,12 @@ var Launchers = []string{"none", "mpi"}
 // machine's cores shared among its ranks, unless GOMAXPROCS is set, so two
 // ranks on two cores run one thread each instead of four on two.
 func Launch(launcher string) (Comm, error) {
-	switch launcher {
-	case "", "none":
+	if err := CheckLauncher(launcher); err != nil {
+		return nil, err
+	}
+	if launcher != "mpi" {
 		SetWorld(Single{})
 		return Single{}, nil
-	case "mpi":
-	default:
-		return nil, fmt.Errorf("--launcher %q is not known; use one of none, mpi", launcher)
 	}
 	if err := checkMPIEnv(); err != nil {
 		return nil, err
@@ -157,6 +158,14 @@ func Launch(launcher string) (Comm, error) {
 	}
 	SetWorld(c)
 	return c, nil
+}
+
+// CheckLauncher fails unless launcher is one of Launchers ("" is none).
+func CheckLauncher(launcher string) error {
+	if launcher == "" || slices.Contains(Launchers, launcher) {
+		return nil
+	}
+	return fmt.Errorf("--launcher %q is not known; use one of %s", launcher, strings.Join(Launchers, ", "))
 }
 
 // rankVars are the environment variables that tell a process it was

@@ -2,7 +2,12 @@ package runners
 
 import (
 	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
 
+	"github.com/razorgo/razor/config"
 	"github.com/razorgo/razor/dist"
 	"github.com/razorgo/razor/models/nn"
 	"gorgonia.org/tensor"
@@ -16,6 +21,20 @@ import (
 // steps, and the logged loss terms are averaged too (mmcv's _parse_losses).
 // A one-shot algorithm broadcasts rank 0's path each iteration
 // (algorithms.OneShotBase). Only rank 0 writes logs and checkpoints.
+
+// OpenRunLog starts the files of a run in workDir on rank 0 of comm (the
+// only process of a single one): the merged config's copy and the logger
+// (text and JSON logs, echoed to out). The other ranks get a logger that
+// writes nothing; their errors reach the terminal through the tool.
+func OpenRunLog(cfg *config.Config, workDir string, out io.Writer, comm dist.Comm) (*Logger, error) {
+	if comm.Rank() != 0 {
+		return &Logger{}, nil
+	}
+	if err := cfg.WriteFile(filepath.Join(workDir, filepath.Base(strings.TrimSuffix(cfg.File, filepath.Ext(cfg.File)))+".yaml")); err != nil {
+		return nil, err
+	}
+	return NewLogger(workDir, time.Now(), out)
+}
 
 // BroadcastWeights copies rank 0's parameters and float32 buffers (batch
 // norm's running statistics) to every rank, in the module's order.

@@ -7,9 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/config"
@@ -211,17 +209,9 @@ func Train(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, op
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return fmt.Errorf("creating work dir %s: %w", workDir, err)
 	}
-	// Rank 0 writes the run's files; the other ranks log nothing (their
-	// errors reach the terminal through the tool).
-	log := &Logger{}
-	if comm.Rank() == 0 {
-		if err := cfg.WriteFile(filepath.Join(workDir, filepath.Base(strings.TrimSuffix(cfg.File, filepath.Ext(cfg.File)))+".yaml")); err != nil {
-			return err
-		}
-		var err error
-		if log, err = NewLogger(workDir, time.Now(), out); err != nil {
-			return err
-		}
+	log, err := OpenRunLog(cfg, workDir, out, comm)
+	if err != nil {
+		return err
 	}
 	defer log.Close()
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/razorgo/razor/dist"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/razorgo/razor/dist"
 	"github.com/razorgo/razor/mutables"
 	"github.com/razorgo/razor/registry"
 )

@@ -3,16 +3,15 @@ package search
 import (
 	"context"
 	"fmt"
-	"github.com/razorgo/razor/dist"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/dist"
 	"github.com/razorgo/razor/mutables"
 	"github.com/razorgo/razor/runners"
 )
@@ -65,14 +64,9 @@ func Run(ctx context.Context, cfg *config.Config, alg algorithms.Algorithm, opts
 		return nil, fmt.Errorf("creating work dir %s: %w", workDir, err)
 	}
 	comm := dist.World()
-	log := &runners.Logger{}
-	if comm.Rank() == 0 {
-		if err := cfg.WriteFile(filepath.Join(workDir, filepath.Base(strings.TrimSuffix(cfg.File, filepath.Ext(cfg.File)))+".yaml")); err != nil {
-			return nil, err
-		}
-		if log, err = runners.NewLogger(workDir, time.Now(), out); err != nil {
-			return nil, err
-		}
+	log, err := runners.OpenRunLog(cfg, workDir, out, comm)
+	if err != nil {
+		return nil, err
 	}
 	defer log.Close()
 

@@ -61,9 +61,9 @@ package search
 import (
 	"context"
 	"fmt"
-	"github.com/razorgo/razor/dist"
 	"time"
 
+	"github.com/razorgo/razor/dist"
 	"github.com/razorgo/razor/mutables"
 	"github.com/razorgo/razor/registry"
 	"github.com/razorgo/razor/runners"

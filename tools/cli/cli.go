@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -87,8 +86,8 @@ func (r *RunFlags) Validate() error {
 	if r.fs != nil {
 		r.Seeded = r.fs.Changed("seed")
 	}
-	if !slices.Contains(dist.Launchers, r.Launcher) {
-		return fmt.Errorf("--launcher %q is not known; use one of %s", r.Launcher, strings.Join(dist.Launchers, ", "))
+	if err := dist.CheckLauncher(r.Launcher); err != nil {
+		return err
 	}
 	if r.ResumeFrom != "" {
 		if _, err := os.Stat(r.ResumeFrom); err != nil {

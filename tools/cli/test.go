@@ -66,8 +66,8 @@ func Test(ctx context.Context, args []string, stdout, stderr io.Writer) (err err
 			}
 		}
 	}
-	if !slices.Contains(dist.Launchers, *launcher) {
-		return fmt.Errorf("--launcher %q is not known; use one of %s", *launcher, strings.Join(dist.Launchers, ", "))
+	if err := dist.CheckLauncher(*launcher); err != nil {
+		return err
 	}
 	cfg, err := cf.Load(fs.Arg(0), stderr)
 	if err != nil {
