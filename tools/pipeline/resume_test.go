@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,7 +80,7 @@ func detnasToyArgs(work, det, digits string) []string {
 
 // runChild starts the pipeline command in a process of its own, its
 // output to log.
-func runChild(t *testing.T, args []string, log *bytes.Buffer) *exec.Cmd {
+func runChild(t *testing.T, args []string, log io.Writer) *exec.Cmd {
 	t.Helper()
 	js, err := json.Marshal(args)
 	if err != nil {
@@ -104,6 +107,8 @@ type pipelineOutcome struct {
 	md       string
 	trainLog map[string][]logplot.Entry
 	report   string
+	// seconds is how long each step took (not compared).
+	seconds []float64
 }
 
 func readOutcome(t *testing.T, work string) pipelineOutcome {
@@ -117,6 +122,7 @@ func readOutcome(t *testing.T, work string) pipelineOutcome {
 		t.Fatal(err)
 	}
 	for i := range o.results.Steps {
+		o.seconds = append(o.seconds, o.results.Steps[i].Seconds)
 		o.results.Steps[i].Seconds = 0
 	}
 	md, err := os.ReadFile(filepath.Join(work, "results.md"))
@@ -186,39 +192,60 @@ func TestDetNASPipelineKilledAnywhere(t *testing.T) {
 
 	work := filepath.Join(root, "killed")
 	args := detnasToyArgs(work, filepath.Join(root, "killed_det"), digits)
-	// The kills land at a random moment within the first half of an
-	// uninterrupted run's time, so the run moves on between kills and
-	// they fall in different steps.
+	// Each kill lands at a random moment inside a step, drawn from the
+	// uninterrupted run's time for that step, after the step's command
+	// line appears: three different steps, in order, so every kill lands
+	// and the run moves on between them however fast or loaded the
+	// machine is (a kill timed from the run's start missed on a CI
+	// machine that sped up once the other packages' tests were done).
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	var long []int // steps the kills may fall in; never the last, so work is left
+	for i, sec := range ref.seconds[:len(ref.seconds)-1] {
+		if sec >= 0.3 {
+			long = append(long, i)
+		}
+	}
+	if len(long) < 3 {
+		t.Fatalf("fewer than 3 steps of the uninterrupted run took 0.3s or more: %v", ref.seconds)
+	}
+	rng.Shuffle(len(long), func(i, j int) { long[i], long[j] = long[j], long[i] })
+	plan := long[:3]
+	slices.Sort(plan)
 	var kills []string
-	for range 6 {
-		log.Reset()
-		cmd := runChild(t, args, &log)
-		after := time.Duration(float64(whole) * (0.05 + 0.45*rng.Float64()))
+	for _, step := range plan {
+		out := &stepWatch{step: fmt.Sprintf("[%d/%d]: ", step+1, len(ref.seconds)), started: make(chan struct{})}
+		cmd := runChild(t, args, out)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
+		after := time.Duration(ref.seconds[step] * (0.1 + 0.6*rng.Float64()) * float64(time.Second))
 		select {
 		case err := <-done:
-			if err != nil {
-				t.Fatalf("run ended before its kill: %v\n%s", err, log.String())
-			}
-		case <-time.After(after):
-			if err := cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			<-done
-			kills = append(kills, fmt.Sprintf("%.1fs: %s", after.Seconds(), lastStepLine(log.String())))
-			continue
+			t.Fatalf("run ended before step %d started (%v)\n%s", step+1, err, out.String())
+		case <-out.started:
 		}
-		break
+		select {
+		case err := <-done:
+			// The step and all after it took less than the kill's delay.
+			if err != nil {
+				t.Fatalf("run ended before its kill: %v\n%s", err, out.String())
+			}
+			kills = append(kills, fmt.Sprintf("none: the run finished %.1fs into step %d", after.Seconds(), step+1))
+			continue
+		case <-time.After(after):
+		}
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		kills = append(kills, fmt.Sprintf("%.1fs into step %d: %s", after.Seconds(), step+1, lastStepLine(out.String())))
 	}
 	log.Reset()
 	if err := runChild(t, args, &log).Wait(); err != nil {
 		t.Fatalf("run after the kills (%s): %v\n%s", strings.Join(kills, "; "), err, log.String())
 	}
-	t.Logf("killed %d times (uninterrupted run %.1fs), at: %s", len(kills), whole.Seconds(), strings.Join(kills, "; "))
-	if len(kills) < 2 {
-		t.Errorf("only %d kills landed before the run finished", len(kills))
+	t.Logf("uninterrupted run %.1fs; kills: %s", whole.Seconds(), strings.Join(kills, "; "))
+	if landed := len(kills) - strings.Count(strings.Join(kills, "\n"), "none:"); landed < 2 {
+		t.Errorf("only %d of the kills landed before the run finished", landed)
 	}
 
 	got := readOutcome(t, work)
@@ -278,6 +305,47 @@ func firstDiff(got, want string) string {
 		}
 	}
 	return "no line differs"
+}
+
+// stepWatch collects a pipeline's output and closes started when the line
+// that starts the watched step's command appears (not the line of a step
+// skipped as finished, nor the resume notice before the command).
+type stepWatch struct {
+	step    string // "[i/n]: "
+	started chan struct{}
+
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	line []byte
+	seen bool
+}
+
+func (w *stepWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	for _, c := range p {
+		if c != '\n' {
+			w.line = append(w.line, c)
+			continue
+		}
+		l := string(w.line)
+		w.line = w.line[:0]
+		if i := strings.Index(l, w.step); !w.seen && strings.HasPrefix(l, "== ") && i >= 0 {
+			rest := l[i+len(w.step):]
+			if !strings.HasPrefix(rest, "finished") && !strings.HasPrefix(rest, "resuming") {
+				w.seen = true
+				close(w.started)
+			}
+		}
+	}
+	return len(p), nil
+}
+
+func (w *stepWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 // lastStepLine is the last "== step" line of a pipeline's output: where a
