@@ -142,9 +142,18 @@ func Launch(launcher string) (Comm, error) {
 	if err := CheckLauncher(launcher); err != nil {
 		return nil, err
 	}
+	_, alone := World().(Single)
 	if launcher != "mpi" {
-		SetWorld(Single{})
+		if !alone {
+			return nil, fmt.Errorf("--launcher %s in a process that already runs as rank %d of %d (%s); a command inside a job started with --launcher mpi runs with --launcher mpi", launcherName(launcher), World().Rank(), World().Size(), World().Name())
+		}
 		return Single{}, nil
+	}
+	if !alone {
+		// A command run inside a job that is already launched (a pipeline
+		// step under tools/pipeline --launcher mpi) joins it: MPI starts
+		// once a process, and the job ends with the launcher that began it.
+		return joined{World()}, nil
 	}
 	if err := checkMPIEnv(); err != nil {
 		return nil, err
@@ -158,6 +167,19 @@ func Launch(launcher string) (Comm, error) {
 	}
 	SetWorld(c)
 	return c, nil
+}
+
+// joined is the world as a command that joined an already launched job
+// sees it: closing it leaves the job to its launcher.
+type joined struct{ Comm }
+
+func (joined) Close() error { return nil }
+
+func launcherName(l string) string {
+	if l == "" {
+		return "none"
+	}
+	return l
 }
 
 // CheckLauncher fails unless launcher is one of Launchers ("" is none).

@@ -48,3 +48,37 @@ func TestPieces(t *testing.T) {
 		t.Errorf("pieces: %v", got)
 	}
 }
+
+// fakeWorld is a world of several ranks for the launcher's bookkeeping;
+// its collectives are never called.
+type fakeWorld struct {
+	Single
+	closed *int
+}
+
+func (fakeWorld) Size() int      { return 2 }
+func (fakeWorld) Name() string   { return "fake" }
+func (w fakeWorld) Close() error { *w.closed++; return nil }
+
+// A command started inside a launched job (a pipeline step under
+// --launcher mpi) joins the job instead of starting MPI again, and
+// closing what it joined leaves the job running; --launcher none there is
+// an error, not a silent second world.
+func TestLaunchJoinsALaunchedWorld(t *testing.T) {
+	closed := 0
+	prev := SetWorld(fakeWorld{closed: &closed})
+	defer SetWorld(prev)
+	c, err := Launch("mpi")
+	if err != nil || c.Size() != 2 {
+		t.Fatalf("joining: %v %v", c, err)
+	}
+	if err := c.Close(); err != nil || closed != 0 {
+		t.Errorf("closing a joined world closed the job (%d closes, %v)", closed, err)
+	}
+	if World().Size() != 2 {
+		t.Errorf("the world changed to %s", World().Name())
+	}
+	if _, err := Launch("none"); err == nil || !strings.Contains(err.Error(), "rank 0 of 2 (fake)") {
+		t.Errorf("none inside a job: %v", err)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/dist"
 )
 
 // Tool is a command that pipeline steps can run, and what the pipeline
@@ -62,6 +63,12 @@ type Tool struct {
 	// is not skipped silently. nil skips both (a tool whose config is not
 	// a razor config).
 	Fingerprint func(config string, options []string) (string, error)
+	// Launcher marks a command that takes --launcher and runs as one rank
+	// of a job (train, search, test): in a pipeline started with
+	// --launcher mpi every rank runs it with the same flag. A command
+	// without it runs on rank 0 alone while the other ranks wait (a data
+	// maker, infer).
+	Launcher bool
 }
 
 // Summary is one finished step's share of the results: a tested model, a
@@ -92,11 +99,27 @@ type Runner struct {
 	WorkDir string
 	Stdout  io.Writer
 	Stderr  io.Writer
+	// Comm is the job the pipeline runs in (nil: one process), and
+	// Launcher the --launcher that started it, passed on to the commands
+	// that take one. Under a job of several ranks every rank runs every
+	// step's command together; rank 0 alone decides which steps run (from
+	// the records), keeps the records and writes the results.
+	Comm     dist.Comm
+	Launcher string
+}
+
+func (p *Runner) comm() dist.Comm {
+	if p.Comm == nil {
+		return dist.Single{}
+	}
+	return p.Comm
 }
 
 // Run checks the pipeline, saves the merged pipeline config in the work
 // dir, runs every step that has not finished, in order, and writes the
-// results (results.md, also printed, and results.json).
+// results (results.md, also printed, and results.json). In a job of
+// several ranks (Comm) only rank 0 writes and returns the results; the
+// other ranks return nil Results once the last step is done.
 func (p *Runner) Run(ctx context.Context, cfg *config.Config) (*Results, error) {
 	steps, err := plan(cfg, p.Tools)
 	if err != nil {
@@ -105,11 +128,14 @@ func (p *Runner) Run(ctx context.Context, cfg *config.Config) (*Results, error) 
 	if err := p.checkConfigs(steps); err != nil {
 		return nil, err
 	}
-	if err := cfg.WriteFile(filepath.Join(p.WorkDir, filepath.Base(strings.TrimSuffix(cfg.File, filepath.Ext(cfg.File)))+".yaml")); err != nil {
-		return nil, err
+	rank0 := p.comm().Rank() == 0
+	if rank0 {
+		if err := cfg.WriteFile(filepath.Join(p.WorkDir, filepath.Base(strings.TrimSuffix(cfg.File, filepath.Ext(cfg.File)))+".yaml")); err != nil {
+			return nil, err
+		}
 	}
 	records, err := p.run(ctx, steps)
-	if err != nil {
+	if err != nil || !rank0 {
 		return nil, err
 	}
 	res, err := p.results(records)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/dist"
 )
 
 // Record is what the pipeline writes in a step's work dir:
@@ -107,75 +108,158 @@ func buildArgs(tool Tool, r *resolvedStep, dir string) []string {
 }
 
 // run runs every step that has not finished, in order, and returns the
-// records of all steps, in step order.
+// records of all steps, in step order. In a job of several ranks rank 0
+// reads and writes the records and tells every rank, step by step,
+// whether the step runs and with which arguments; the other ranks return
+// no records.
 func (p *Runner) run(ctx context.Context, steps []*plannedStep) ([]*Record, error) {
+	comm := p.comm()
+	rank0 := comm.Rank() == 0
 	records := map[string]*Record{}
 	var out []*Record
 	for _, s := range steps {
-		st, err := p.state(s)
-		if err != nil {
-			return nil, err
+		var next stepRun
+		if rank0 {
+			next = p.prepare(s, len(steps), records)
 		}
-		r, args, inputs, err := p.command(s, st.dir, records)
-		if err != nil {
-			return nil, err
+		if err := shareStep(comm, &next); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.where(), err)
 		}
-		head := fmt.Sprintf("== %s [%d/%d]", s.Name, s.index+1, len(steps))
-		digest := ""
-		if fp := p.Tools[s.Tool].Fingerprint; fp != nil && !p.Tools[s.Tool].NoConfig {
-			if digest, err = fp(r.config, r.options); err != nil {
-				return nil, fmt.Errorf("%s: %w", s.where(), err)
+		if next.Err != "" {
+			if next.err != nil {
+				return nil, next.err
 			}
+			return nil, errors.New(next.Err)
 		}
-		if st.done != nil {
-			if err := sameConfig(st.done, digest); err != nil {
-				return nil, fmt.Errorf("%s finished earlier in %s, but %w; remove %s to run it again, or restore the config", s.where(), st.dir, err, st.dir)
+		if next.Skip {
+			if rank0 {
+				records[s.Name] = next.rec
+				out = append(out, next.rec)
 			}
-			if err := sameRun(st.done, args, inputs); err != nil {
-				return nil, fmt.Errorf("%s finished earlier in %s, but %w; remove %s to run it again, or restore the pipeline config", s.where(), st.dir, err, st.dir)
-			}
-			fmt.Fprintf(p.Stdout, "%s: finished earlier (%s), skipped\n", head, filepath.Join(st.dir, doneFile))
-			records[s.Name] = st.done
-			out = append(out, st.done)
 			continue
 		}
-		rec := &Record{Step: s.Name, Tool: s.Tool, Config: r.config, Checkpoint: r.checkpoint, CfgOptions: r.options, Command: args, Inputs: inputs,
-			ConfigDigest: digest, Started: time.Now().UTC()}
-		if st.started != nil {
-			if err := sameConfig(st.started, digest); err != nil {
-				return nil, fmt.Errorf("%s was interrupted in %s, but %w; remove %s to start it afresh, or restore the config", s.where(), st.dir, err, st.dir)
-			}
-			if err := sameRun(st.started, args, inputs); err != nil {
-				return nil, fmt.Errorf("%s was interrupted in %s, but %w; remove %s to start it afresh, or restore the pipeline config", s.where(), st.dir, err, st.dir)
-			}
-			rec.Started = st.started.Started
-			fmt.Fprintf(p.Stdout, "%s: resuming the interrupted run in %s\n", head, st.dir)
-		} else if err := writeRecord(filepath.Join(st.dir, startedFile), rec); err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(p.Stdout, "%s: %s %s\n", head, s.Tool, shellJoin(args))
 		begin := time.Now()
-		if err := p.Tools[s.Tool].Run(ctx, args, p.Stdout, p.Stderr); err != nil {
+		if err := p.runTool(ctx, s, next.Args); err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("%s was interrupted (%w); run the pipeline again to resume it", s.where(), err)
 			}
 			return nil, fmt.Errorf("%s: %s failed: %w", s.where(), s.Tool, err)
 		}
-		outputs, err := p.Tools[s.Tool].Collect(st.dir)
+		if !rank0 {
+			continue
+		}
+		rec := next.rec
+		outputs, err := p.Tools[s.Tool].Collect(next.dir)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s finished, but %w", s.where(), s.Tool, err)
 		}
-		outputs["work_dir"] = st.dir
+		outputs["work_dir"] = next.dir
 		end := time.Now()
 		rec.Outputs, rec.Finished, rec.Seconds = outputs, end.UTC(), end.Sub(begin).Seconds()
-		if err := writeRecord(filepath.Join(st.dir, doneFile), rec); err != nil {
+		if err := writeRecord(filepath.Join(next.dir, doneFile), rec); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(p.Stdout, "%s: finished in %.1fs\n", head, rec.Seconds)
+		fmt.Fprintf(p.Stdout, "%s: finished in %.1fs\n", next.head, rec.Seconds)
 		records[s.Name] = rec
 		out = append(out, rec)
 	}
 	return out, nil
+}
+
+// stepRun is rank 0's decision about a step, which every rank of a job
+// follows: skip it (finished earlier), run its command with Args, or stop
+// with Err. The unexported fields stay on rank 0.
+type stepRun struct {
+	Skip bool     `json:"skip,omitempty"`
+	Args []string `json:"args,omitempty"`
+	Err  string   `json:"err,omitempty"`
+
+	err  error
+	rec  *Record
+	dir  string
+	head string
+}
+
+// shareStep gives every rank rank 0's decision.
+func shareStep(c dist.Comm, r *stepRun) error {
+	if c.Size() == 1 {
+		return nil
+	}
+	shared := stepRun{Skip: r.Skip, Args: r.Args, Err: r.Err}
+	if err := dist.BroadcastJSON(c, &shared); err != nil {
+		return err
+	}
+	r.Skip, r.Args, r.Err = shared.Skip, shared.Args, shared.Err
+	return nil
+}
+
+// prepare decides on rank 0 whether a step runs: it reads the step's
+// records, checks a finished or interrupted run against the command the
+// step has now, prints the step's line and records its start.
+func (p *Runner) prepare(s *plannedStep, nSteps int, records map[string]*Record) stepRun {
+	fail := func(err error) stepRun { return stepRun{Err: err.Error(), err: err} }
+	st, err := p.state(s)
+	if err != nil {
+		return fail(err)
+	}
+	r, args, inputs, err := p.command(s, st.dir, records)
+	if err != nil {
+		return fail(err)
+	}
+	head := fmt.Sprintf("== %s [%d/%d]", s.Name, s.index+1, nSteps)
+	digest := ""
+	if fp := p.Tools[s.Tool].Fingerprint; fp != nil && !p.Tools[s.Tool].NoConfig {
+		if digest, err = fp(r.config, r.options); err != nil {
+			return fail(fmt.Errorf("%s: %w", s.where(), err))
+		}
+	}
+	if st.done != nil {
+		if err := sameConfig(st.done, digest); err != nil {
+			return fail(fmt.Errorf("%s finished earlier in %s, but %w; remove %s to run it again, or restore the config", s.where(), st.dir, err, st.dir))
+		}
+		if err := sameRun(st.done, args, inputs); err != nil {
+			return fail(fmt.Errorf("%s finished earlier in %s, but %w; remove %s to run it again, or restore the pipeline config", s.where(), st.dir, err, st.dir))
+		}
+		fmt.Fprintf(p.Stdout, "%s: finished earlier (%s), skipped\n", head, filepath.Join(st.dir, doneFile))
+		return stepRun{Skip: true, rec: st.done}
+	}
+	rec := &Record{Step: s.Name, Tool: s.Tool, Config: r.config, Checkpoint: r.checkpoint, CfgOptions: r.options, Command: args, Inputs: inputs,
+		ConfigDigest: digest, Started: time.Now().UTC()}
+	if st.started != nil {
+		if err := sameConfig(st.started, digest); err != nil {
+			return fail(fmt.Errorf("%s was interrupted in %s, but %w; remove %s to start it afresh, or restore the config", s.where(), st.dir, err, st.dir))
+		}
+		if err := sameRun(st.started, args, inputs); err != nil {
+			return fail(fmt.Errorf("%s was interrupted in %s, but %w; remove %s to start it afresh, or restore the pipeline config", s.where(), st.dir, err, st.dir))
+		}
+		rec.Started = st.started.Started
+		fmt.Fprintf(p.Stdout, "%s: resuming the interrupted run in %s\n", head, st.dir)
+	} else if err := writeRecord(filepath.Join(st.dir, startedFile), rec); err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(p.Stdout, "%s: %s %s\n", head, s.Tool, shellJoin(args))
+	return stepRun{Args: args, rec: rec, dir: st.dir, head: head}
+}
+
+// runTool runs a step's command. In a job of several ranks a command that
+// takes --launcher runs on every rank with the pipeline's launcher; any
+// other runs on rank 0 alone, in a world of one, while the other ranks go
+// on to wait for the next step.
+func (p *Runner) runTool(ctx context.Context, s *plannedStep, args []string) error {
+	tool := p.Tools[s.Tool]
+	comm := p.comm()
+	if tool.Launcher && p.Launcher != "" && p.Launcher != "none" {
+		return tool.Run(ctx, append(slices.Clip(args), "--launcher", p.Launcher), p.Stdout, p.Stderr)
+	}
+	if comm.Size() == 1 {
+		return tool.Run(ctx, args, p.Stdout, p.Stderr)
+	}
+	if comm.Rank() != 0 {
+		return nil
+	}
+	prev := dist.SetWorld(dist.Single{})
+	defer dist.SetWorld(prev)
+	return tool.Run(ctx, args, p.Stdout, p.Stderr)
 }
 
 // sameConfig checks that a recorded run read the config that the step

@@ -17,6 +17,7 @@ import (
 
 	"github.com/razorgo/razor/algorithms"
 	"github.com/razorgo/razor/config"
+	"github.com/razorgo/razor/dist"
 	"github.com/razorgo/razor/mutables"
 	"github.com/razorgo/razor/runners"
 	"github.com/razorgo/razor/runners/checkpoint"
@@ -47,8 +48,8 @@ import (
 func PipelineTools() map[string]pipeline.Tool {
 	resumable := func(dir string) []string { return []string{"--work-dir", dir, "--auto-resume"} }
 	return map[string]pipeline.Tool{
-		"train": {Run: Train, Flags: resumable, Outputs: []string{"checkpoint", "best_checkpoint"}, Collect: collectTrain, Summarize: trainCurves, Fingerprint: ConfigFingerprint},
-		"search": {Run: Search, Checkpoint: true, Flags: resumable, Outputs: []string{"best_subnet", "report"},
+		"train": {Run: Train, Launcher: true, Flags: resumable, Outputs: []string{"checkpoint", "best_checkpoint"}, Collect: collectTrain, Summarize: trainCurves, Fingerprint: ConfigFingerprint},
+		"search": {Run: Search, Launcher: true, Checkpoint: true, Flags: resumable, Outputs: []string{"best_subnet", "report"},
 			Collect:   collectFiles(map[string]string{"best_subnet": search.BestSubnetFile, "report": search.ReportFile}),
 			Summarize: pipeline.SearchSummary("best_subnet", "report"), Fingerprint: ConfigFingerprint},
 		"infer": {Run: Infer, Checkpoint: true,
@@ -57,7 +58,7 @@ func PipelineTools() map[string]pipeline.Tool {
 			Summarize: inferPictures, Fingerprint: ConfigFingerprint},
 		"make_mnist_det": {Run: MakeMNISTDet, NoConfig: true,
 			Collect: func(string) (map[string]string, error) { return map[string]string{}, nil }},
-		"test": {Run: Test, Checkpoint: true, Outputs: []string{"metrics"},
+		"test": {Run: Test, Launcher: true, Checkpoint: true, Outputs: []string{"metrics"},
 			Flags:     func(dir string) []string { return []string{"--metrics-out", filepath.Join(dir, "metrics.json")} },
 			Collect:   collectFiles(map[string]string{"metrics": "metrics.json"}),
 			Summarize: TestSummary("metrics"), Fingerprint: ConfigFingerprint},
@@ -170,15 +171,16 @@ func Pipeline(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // PipelineWith is the pipeline command with a chosen set of tools, for a
 // main that adds its own.
-func PipelineWith(ctx context.Context, args []string, tools map[string]pipeline.Tool, stdout, stderr io.Writer) error {
+func PipelineWith(ctx context.Context, args []string, tools map[string]pipeline.Tool, stdout, stderr io.Writer) (err error) {
 	fs := pflag.NewFlagSet("pipeline", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cf ConfigFlags
 	cf.Register(fs)
 	workDir := fs.String("work-dir", "", "directory that holds every step's work dir and the results (default: the config's work_dir, else ./work_dirs/<config name>)")
 	dryRun := fs.Bool("dry-run", false, "check the pipeline, then print each step's state and command line without running anything")
+	launcher := fs.String("launcher", "none", "job launcher: none (one process) or mpi (every rank of `mpirun -np N` runs the train, search and test steps data-parallel, rank 0 alone the others and the records; needs a build with -tags mpi)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: pipeline CONFIG [--work-dir DIR] [--cfg-options KEY=VALUE ...] [--dry-run]")
+		fmt.Fprintln(stderr, "usage: pipeline CONFIG [--work-dir DIR] [--cfg-options KEY=VALUE ...] [--launcher none|mpi] [--dry-run]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(ExpandArgs(args)); err != nil {
@@ -188,6 +190,9 @@ func PipelineWith(ctx context.Context, args []string, tools map[string]pipeline.
 		fs.Usage()
 		return fmt.Errorf("expected one CONFIG file, got %d arguments", fs.NArg())
 	}
+	if err := dist.CheckLauncher(*launcher); err != nil {
+		return err
+	}
 	cfg, err := cf.Load(fs.Arg(0), stderr)
 	if err != nil {
 		return err
@@ -196,15 +201,29 @@ func PipelineWith(ctx context.Context, args []string, tools map[string]pipeline.
 	if err != nil {
 		return err
 	}
-	p := &pipeline.Runner{Tools: tools, WorkDir: dir, Stdout: stdout, Stderr: stderr}
-	if *dryRun {
-		return p.DryRun(cfg)
-	}
-	lock, err := worklock.Acquire(dir, "pipeline")
+	comm, end, err := Launch(*launcher, "pipeline", stderr)
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
+	defer func() { end(err) }()
+	if comm.Rank() != 0 {
+		// Rank 0 alone prints the steps and the results.
+		stdout = io.Discard
+	}
+	p := &pipeline.Runner{Tools: tools, WorkDir: dir, Stdout: stdout, Stderr: stderr, Comm: comm, Launcher: *launcher}
+	if *dryRun {
+		if comm.Rank() != 0 {
+			return nil
+		}
+		return p.DryRun(cfg)
+	}
+	if comm.Rank() == 0 {
+		lock, err := worklock.Acquire(dir, "pipeline")
+		if err != nil {
+			return err
+		}
+		defer lock.Release()
+	}
 	_, err = p.Run(ctx, cfg)
 	return err
 }
