@@ -21,31 +21,56 @@ import (
 // rounds above thr (1/3 and 0.3 do). boxes and scores must have the same
 // length; a mismatch panics.
 func NMS(boxes []Box, scores []float32, iouThr float32) []int {
+	return nmsTop(boxes, scores, iouThr, 0)
+}
+
+// NMSTop is NMS(boxes, scores, iouThr)[:limit] (all of it when fewer are
+// kept), and stops as soon as limit boxes are kept: boxes are kept in
+// visiting order, so the first limit of them do not depend on the rest.
+// limit <= 0 keeps all.
+func NMSTop(boxes []Box, scores []float32, iouThr float32, limit int) []int {
+	return nmsTop(boxes, scores, iouThr, limit)
+}
+
+func nmsTop(boxes []Box, scores []float32, iouThr float32, limit int) []int {
 	if len(boxes) != len(scores) {
 		panic(fmt.Sprintf("bbox.NMS: %d boxes but %d scores", len(boxes), len(scores)))
 	}
-	order := stableDescending(scores)
-	areas := make([]float32, len(boxes))
-	for i, b := range boxes {
-		areas[i] = area(b)
+	if limit <= 0 {
+		limit = len(boxes)
 	}
-	suppressed := make([]bool, len(boxes))
-	keep := make([]int, 0, len(boxes))
-	for oi, i := range order {
-		if suppressed[i] {
+	order := stableDescending(scores)
+	// The boxes in visiting order, one array per coordinate: the inner
+	// loop reads them in sequence, and a suppressed box is one flag.
+	n := len(order)
+	x1, y1, x2, y2 := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+	areas := make([]float32, n)
+	for k, i := range order {
+		b := boxes[i]
+		x1[k], y1[k], x2[k], y2[k] = b[0], b[1], b[2], b[3]
+		areas[k] = area(b)
+	}
+	suppressed := make([]bool, n)
+	keep := make([]int, 0, min(n, limit))
+	for k := range n {
+		if suppressed[k] {
 			continue
 		}
-		keep = append(keep, i)
-		bi := boxes[i]
-		for _, j := range order[oi+1:] {
+		keep = append(keep, order[k])
+		if len(keep) == limit {
+			break
+		}
+		ax1, ay1, ax2, ay2, aa := x1[k], y1[k], x2[k], y2[k], areas[k]
+		for j := k + 1; j < n; j++ {
 			if suppressed[j] {
 				continue
 			}
-			bj := boxes[j]
-			w := max(0, min(bi[2], bj[2])-max(bi[0], bj[0]))
-			h := max(0, min(bi[3], bj[3])-max(bi[1], bj[1]))
+			w := max(0, min(ax2, x2[j])-max(ax1, x1[j]))
+			h := max(0, min(ay2, y2[j])-max(ay1, y1[j]))
+			// The conversions round each product and sum as mmcv's kernel
+			// does: Go may otherwise fuse them into one multiply-add.
 			inter := float32(w * h)
-			if inter/(float32(areas[i]+areas[j])-inter) > iouThr {
+			if inter/(float32(aa+areas[j])-inter) > iouThr {
 				suppressed[j] = true
 			}
 		}
@@ -118,13 +143,24 @@ func newNMSOptions(a nmsArgs) (NMSOptions, error) {
 // that never suppresses across different idxs (unless classAgnostic). It
 // returns the kept indices in descending score order.
 func BatchedNMS(boxes []Box, scores []float32, idxs []int, iouThr float32, classAgnostic bool) []int {
-	return batchedNMS(boxes, scores, idxs, iouThr, classAgnostic, DefaultSplitThr)
+	return batchedNMS(boxes, scores, idxs, iouThr, classAgnostic, DefaultSplitThr, 0)
+}
+
+// BatchedNMSTop is BatchedNMS(...)[:limit] (all of it when fewer are
+// kept); below DefaultSplitThr boxes it stops as soon as limit boxes are
+// kept, as an RPN that keeps max_per_img proposals needs no more.
+func BatchedNMSTop(boxes []Box, scores []float32, idxs []int, iouThr float32, classAgnostic bool, limit int) []int {
+	keep := batchedNMS(boxes, scores, idxs, iouThr, classAgnostic, DefaultSplitThr, limit)
+	if limit > 0 && len(keep) > limit {
+		keep = keep[:limit]
+	}
+	return keep
 }
 
 // Batched runs mmcv 1.x's batched_nms with these settings (the IoU
 // threshold rounded to float32 as mmcv passes it to its kernel).
 func (o NMSOptions) Batched(boxes []Box, scores []float32, idxs []int) []int {
-	return batchedNMS(boxes, scores, idxs, float32(o.IoUThreshold), o.ClassAgnostic, o.SplitThr)
+	return batchedNMS(boxes, scores, idxs, float32(o.IoUThreshold), o.ClassAgnostic, o.SplitThr, 0)
 }
 
 // batchedNMS follows batched_nms. Below splitThr boxes, each box is moved
@@ -133,8 +169,10 @@ func (o NMSOptions) Batched(boxes []Box, scores []float32, idxs []int) []int {
 // From splitThr on, NMS runs per idx (on the moved boxes too, as mmcv
 // does) and the survivors, taken in index order, are sorted by score with
 // torch's default CPU sort, ties permuted as it permutes them
-// (sortDescending). Kept indices refer to the original boxes.
-func batchedNMS(boxes []Box, scores []float32, idxs []int, iouThr float32, classAgnostic bool, splitThr int) []int {
+// (sortDescending). Kept indices refer to the original boxes. A positive
+// limit stops the single NMS after limit kept boxes (the caller keeps no
+// more); the per-idx path ignores it.
+func batchedNMS(boxes []Box, scores []float32, idxs []int, iouThr float32, classAgnostic bool, splitThr, limit int) []int {
 	if len(boxes) != len(scores) || len(boxes) != len(idxs) {
 		panic(fmt.Sprintf("bbox.BatchedNMS: %d boxes, %d scores and %d idxs; they must match", len(boxes), len(scores), len(idxs)))
 	}
@@ -157,7 +195,7 @@ func batchedNMS(boxes []Box, scores []float32, idxs []int, iouThr float32, class
 		}
 	}
 	if len(boxes) < splitThr {
-		return NMS(moved, scores, iouThr)
+		return nmsTop(moved, scores, iouThr, limit)
 	}
 	ids := slices.Clone(idxs)
 	slices.Sort(ids)
@@ -257,7 +295,7 @@ func (o NMSOptions) multiclass(boxes []Box, scores []float32, numClasses int, sc
 			labels = append(labels, c)
 		}
 	}
-	keep := batchedNMS(cand, candScores, labels, iouThr, o.ClassAgnostic, o.SplitThr)
+	keep := batchedNMS(cand, candScores, labels, iouThr, o.ClassAgnostic, o.SplitThr, 0)
 	if maxNum > 0 && len(keep) > maxNum {
 		keep = keep[:maxNum]
 	}

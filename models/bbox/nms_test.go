@@ -1,6 +1,7 @@
 package bbox
 
 import (
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -127,4 +128,62 @@ func TestMulticlassShapeErrors(t *testing.T) {
 	if err != nil || len(dets) != 0 {
 		t.Errorf("all below score_thr: %v, %v; want no detections", dets, err)
 	}
+}
+
+// rpnLikeBoxes are n random boxes on a size x size image, many of them
+// overlapping, with random scores and one of levels idxs each, as an RPN's
+// candidates before NMS.
+func rpnLikeBoxes(n, levels int, size float32, seed uint64) ([]Box, []float32, []int) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	boxes, scores, idxs := make([]Box, n), make([]float32, n), make([]int, n)
+	for i := range boxes {
+		cx, cy := rng.Float32()*size, rng.Float32()*size
+		w, h := 4+rng.Float32()*size/4, 4+rng.Float32()*size/4
+		boxes[i] = Box{cx - w/2, cy - h/2, cx + w/2, cy + h/2}
+		scores[i] = float32(rng.IntN(200)) / 200 // ties among equal scores
+		idxs[i] = rng.IntN(levels)
+	}
+	return boxes, scores, idxs
+}
+
+// NMSTop and BatchedNMSTop stop after limit kept boxes and keep exactly
+// the first limit of what NMS and BatchedNMS keep.
+func TestNMSTopIsAPrefix(t *testing.T) {
+	for seed := range uint64(4) {
+		boxes, scores, idxs := rpnLikeBoxes(2000, 5, 256, seed)
+		all := NMS(boxes, scores, 0.7)
+		allBatched := BatchedNMS(boxes, scores, idxs, 0.7, false)
+		if len(all) < 300 || len(allBatched) < 300 {
+			t.Fatalf("seed %d: only %d / %d kept; the test needs more", seed, len(all), len(allBatched))
+		}
+		for _, limit := range []int{1, 7, 300, len(all), len(all) + 5} {
+			want := all[:min(limit, len(all))]
+			if got := NMSTop(boxes, scores, 0.7, limit); !slices.Equal(got, want) {
+				t.Errorf("seed %d: NMSTop(%d) kept %d boxes, not NMS's first %d", seed, limit, len(got), len(want))
+			}
+			wantB := allBatched[:min(limit, len(allBatched))]
+			if got := BatchedNMSTop(boxes, scores, idxs, 0.7, false, limit); !slices.Equal(got, wantB) {
+				t.Errorf("seed %d: BatchedNMSTop(%d) kept %d boxes, not BatchedNMS's first %d", seed, limit, len(got), len(wantB))
+			}
+		}
+		if got := NMSTop(boxes, scores, 0.7, 0); !slices.Equal(got, all) {
+			t.Errorf("seed %d: NMSTop with no limit differs from NMS", seed)
+		}
+	}
+}
+
+// BenchmarkRPNNMS is the digits recipe's RPN suppression: about 3000
+// candidates from 5 levels of a 256x256 image, IoU 0.7, 300 kept.
+func BenchmarkRPNNMS(b *testing.B) {
+	boxes, scores, idxs := rpnLikeBoxes(3000, 5, 256, 9)
+	b.Run("all", func(b *testing.B) {
+		for b.Loop() {
+			BatchedNMS(boxes, scores, idxs, 0.7, false)
+		}
+	})
+	b.Run("top300", func(b *testing.B) {
+		for b.Loop() {
+			BatchedNMSTop(boxes, scores, idxs, 0.7, false, 300)
+		}
+	})
 }

@@ -278,10 +278,7 @@ func (h *RPNHead) Proposals(b *nn.Binding, cls, reg []*gorgonia.Node, metas []mo
 		if len(cand) == 0 {
 			continue
 		}
-		keep := bbox.BatchedNMS(cand, candScores, levels, float32(cfg.NMS.IoUThreshold), false)
-		if len(keep) > cfg.MaxPerImg {
-			keep = keep[:cfg.MaxPerImg]
-		}
+		keep := bbox.BatchedNMSTop(cand, candScores, levels, float32(cfg.NMS.IoUThreshold), false, cfg.MaxPerImg)
 		boxes[i] = make([]bbox.Box, len(keep))
 		scores[i] = make([]float32, len(keep))
 		for j, k := range keep {

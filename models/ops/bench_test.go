@@ -59,6 +59,13 @@ func BenchmarkDetectionConvs(b *testing.B) {
 	}
 }
 
+// BenchmarkRoIHeadConv is one of the box head's four 3x3 convolutions at
+// the digits recipe's shape: 2 images x 128 sampled RoIs of 7x7, 64
+// channels (the recipe's step spends most of its convolution time there).
+func BenchmarkRoIHeadConv(b *testing.B) {
+	benchConv(b, "roi256_c64_7x7", 256, 64, 7, 64, 3, 1)
+}
+
 func benchData(rng *rand.Rand, size int) []float32 {
 	s := make([]float32, size)
 	for i := range s {
@@ -90,6 +97,20 @@ func benchConv(b *testing.B, name string, n, cin, hw, cout, k, groups int) {
 			convBackwardInput(g, w, gy, gx)
 			convBackwardWeight(g, x, gy, gw)
 			putScratch(gx, gw)
+		}
+	})
+	b.Run(name+"/bwd_input", func(b *testing.B) {
+		for b.Loop() {
+			gx := draw(len(x))
+			convBackwardInput(g, w, gy, gx)
+			putScratch(gx)
+		}
+	})
+	b.Run(name+"/bwd_weight", func(b *testing.B) {
+		for b.Loop() {
+			gw := draw(len(w))
+			convBackwardWeight(g, x, gy, gw)
+			putScratch(gw)
 		}
 	})
 }
