@@ -59,11 +59,13 @@ func BenchmarkDetectionConvs(b *testing.B) {
 	}
 }
 
-// BenchmarkRoIHeadConv is one of the box head's four 3x3 convolutions at
-// the digits recipe's shape: 2 images x 128 sampled RoIs of 7x7, 64
-// channels (the recipe's step spends most of its convolution time there).
+// BenchmarkRoIHeadConv is one of the box head's four 3x3 convolutions
+// over 2 images x 128 sampled RoIs of 7x7: at the digits recipe's 64
+// channels (the recipe's step spends most of its convolution time there)
+// and at COCO's 256.
 func BenchmarkRoIHeadConv(b *testing.B) {
 	benchConv(b, "roi256_c64_7x7", 256, 64, 7, 64, 3, 1)
+	benchConv(b, "roi256_c256_7x7", 256, 256, 7, 256, 3, 1)
 }
 
 func benchData(rng *rand.Rand, size int) []float32 {

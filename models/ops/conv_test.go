@@ -108,7 +108,7 @@ func TestConvForwardSplitsWork(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if g.bandRows() == g.hout && min(g.n, colBudget/(g.kkc*g.hout*g.wout)) == 1 {
+			if g.bandRows() == g.hout && g.smallBatch() == 1 {
 				t.Fatalf("%v is unfolded whole, one image at a time: not a split", g)
 			}
 			x, w := randSlice(rng, c.x.TotalSize()), randSlice(rng, c.w.TotalSize())
@@ -120,6 +120,62 @@ func TestConvForwardSplitsWork(t *testing.T) {
 			y32 := make([]float32, len(want))
 			convForward(g, toF32(x), toF32(w), nil, y32)
 			closeTo(t, "y(float32)", toF64(y32), want, 2e-6*math.Sqrt(float64(g.kkc)))
+		})
+	}
+}
+
+// TestConvBackwardSplitsWork checks the gradients of the split cases:
+// several small images side by side in one product (with a short last
+// batch, and per group) must give what one image at a time gives (that
+// path is checked against finite differences): the input gradient image
+// by image, the weight gradient as the sum over images.
+func TestConvBackwardSplitsWork(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	for _, c := range []convCase{
+		{tensor.Shape{41, 256, 7, 7}, tensor.Shape{8, 256, 3, 3}, Conv2dParams{Padding: [2]int{1, 1}}},
+		{tensor.Shape{160, 64, 7, 7}, tensor.Shape{64, 64, 3, 3}, Conv2dParams{Padding: [2]int{1, 1}}},
+		{tensor.Shape{37, 4, 5, 5}, tensor.Shape{6, 2, 3, 3}, Conv2dParams{Padding: [2]int{1, 1}, Groups: 2}},
+		{tensor.Shape{3, 4, 5, 5}, tensor.Shape{6, 2, 3, 3}, Conv2dParams{Padding: [2]int{1, 1}, Groups: 2}},
+	} {
+		t.Run(c.String(), func(t *testing.T) {
+			g, err := newConvGeom(c.x, c.w, c.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.smallBatch() == 1 {
+				t.Fatalf("%v is not taken several images at a time", g)
+			}
+			one := g
+			one.n = 1
+			x, w, gy := randSlice(rng, c.x.TotalSize()), randSlice(rng, c.w.TotalSize()), randSlice(rng, g.yShape().TotalSize())
+			wantX, wantW := make([]float64, len(x)), make([]float64, len(w))
+			inSize, outSize := len(x)/g.n, len(gy)/g.n
+			gwi := make([]float64, len(w))
+			for i := range g.n {
+				convBackwardInput(one, w, gy[i*outSize:(i+1)*outSize], wantX[i*inSize:(i+1)*inSize])
+				convBackwardWeight(one, x[i*inSize:(i+1)*inSize], gy[i*outSize:(i+1)*outSize], gwi)
+				for j, v := range gwi {
+					wantW[j] += v
+				}
+			}
+			for _, f32 := range []bool{false, true} {
+				gx, gw := make([]float64, len(x)), make([]float64, len(w))
+				if f32 {
+					gx32, gw32 := make([]float32, len(x)), make([]float32, len(w))
+					convBackwardInput(g, toF32(w), toF32(gy), gx32)
+					convBackwardWeight(g, toF32(x), toF32(gy), gw32)
+					gx, gw = toF64(gx32), toF64(gw32)
+				} else {
+					convBackwardInput(g, w, gy, gx)
+					convBackwardWeight(g, x, gy, gw)
+				}
+				tol := 1e-12
+				if f32 {
+					tol = 2e-6 * math.Sqrt(float64(g.n*g.hout*g.wout))
+				}
+				closeTo(t, fmt.Sprintf("dx (float32 %v)", f32), gx, wantX, tol)
+				closeTo(t, fmt.Sprintf("dw (float32 %v)", f32), gw, wantW, tol)
+			}
 		})
 	}
 }
