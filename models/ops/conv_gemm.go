@@ -370,6 +370,17 @@ func smallTasks[T blas.Float](tasks int, sizes []int, task func(t int, bufs [][]
 	})
 }
 
+// mulInside is the GEMM for the bodies of a parallel loop over tasks:
+// serial when every worker has a task of its own (a parallel GEMM there
+// would start goroutines for pieces the busy helpers cannot take),
+// parallel when the loop leaves workers idle.
+func mulInside[T blas.Float](tasks int) func(transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	if tasks >= runtime.GOMAXPROCS(0) {
+		return gemmSerial[T]
+	}
+	return gemm[T]
+}
+
 // im2colBackwardInput computes gx = col2im(Wᵀ·gy) band by band, or for
 // small images (several side by side, as the forward pass takes them) as
 // one product over a run of images: one product of 49 columns per 7x7 RoI
@@ -394,6 +405,7 @@ func im2colBackwardInput[T blas.Float](g convGeom, w, gy, gx []T) {
 		})
 		return
 	}
+	mul := mulInside[T](g.n * g.groups)
 	parallel(g.n*g.groups, func(_, lo, hi int) {
 		col := make([]T, g.kkc*rows*g.wout)
 		for t := lo; t < hi; t++ {
@@ -404,7 +416,7 @@ func im2colBackwardInput[T blas.Float](g convGeom, w, gy, gx []T) {
 			for oy0 := 0; oy0 < g.hout; oy0 += rows {
 				oy1 := min(oy0+rows, g.hout)
 				cols := (oy1 - oy0) * g.wout
-				gemm(true, false, g.kkc, cols, g.coutG, 1, w[gr*g.coutG*g.kkc:], g.kkc, gys[oy0*g.wout:], hwOut, 0, col, cols)
+				mul(true, false, g.kkc, cols, g.coutG, 1, w[gr*g.coutG*g.kkc:], g.kkc, gys[oy0*g.wout:], hwOut, 0, col, cols)
 				col2im(g, col, cols, oy0, oy1, gxs)
 			}
 		}
@@ -459,6 +471,7 @@ func im2colBackwardWeight[T blas.Float](g convGeom, x, gy, gw []T) {
 		})
 		return
 	}
+	mul := mulInside[T](g.n)
 	cols := make([][]T, workersFor(g.n))
 	sumOverImages(g.n, gw, func(wk, i int, acc []T, first bool) {
 		if cols[wk] == nil {
@@ -476,7 +489,7 @@ func im2colBackwardWeight[T blas.Float](g convGeom, x, gy, gw []T) {
 					beta = 0
 				}
 				im2col(g, xs, oy0, oy1, col, n)
-				gemm(false, true, g.coutG, g.kkc, n, 1, gys[oy0*g.wout:], hwOut, col, n, beta, acc[gr*g.coutG*g.kkc:], g.kkc)
+				mul(false, true, g.coutG, g.kkc, n, 1, gys[oy0*g.wout:], hwOut, col, n, beta, acc[gr*g.coutG*g.kkc:], g.kkc)
 			}
 		}
 	})
