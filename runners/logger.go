@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -217,6 +219,49 @@ type LoggerHook struct {
 
 	start     time.Time
 	startIter int
+
+	// r is the runner of the run in progress, whose buffer State saves;
+	// restored is what LoadState read from a checkpoint, for BeforeRun.
+	r        *Runner
+	restored *loggerState
+}
+
+// loggerState is what a checkpoint keeps of the logger: the values added
+// since the last line, and whether a line was due at the checkpoint's
+// iteration. The checkpoint hook saves before the logger writes (NORMAL
+// before VERY_LOW priority), so a run killed between the two owes that
+// line, and a resumed run would otherwise average the next line over
+// fewer iterations than an uninterrupted one.
+type loggerState struct {
+	Order []string           `json:"order"`
+	Sum   map[string]float64 `json:"sum"`
+	Count map[string]int     `json:"count"`
+	Due   bool               `json:"due,omitempty"`
+}
+
+// Name keys the hook's state in checkpoints.
+func (h *LoggerHook) Name() string { return "LoggerHook" }
+
+// State saves the values not yet logged and whether a line is due now.
+func (h *LoggerHook) State() (json.RawMessage, error) {
+	st := loggerState{Sum: map[string]float64{}, Count: map[string]int{}}
+	if r := h.r; r != nil && r.Buffer != nil {
+		st.Order = slices.Clone(r.Buffer.order)
+		maps.Copy(st.Sum, r.Buffer.sum)
+		maps.Copy(st.Count, r.Buffer.count)
+		st.Due = h.due(r) && len(r.Buffer.order) > 0
+	}
+	return json.Marshal(st)
+}
+
+// LoadState keeps a checkpoint's logger state for BeforeRun.
+func (h *LoggerHook) LoadState(b json.RawMessage) error {
+	var st loggerState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return err
+	}
+	h.restored = &st
+	return nil
 }
 
 // Defaults log every 10 iterations, as mmcv's; unlike mmcv's default, the
@@ -226,24 +271,49 @@ func (h *LoggerHook) Defaults() { h.Interval = 10 }
 // Priority is VERY_LOW, as mmcv's logger hooks.
 func (h *LoggerHook) Priority() int { return PriorityVeryLow }
 
-// BeforeRun notes the start, for the ETA.
+// BeforeRun notes the start, for the ETA. A resumed run takes back the
+// values its checkpoint had not logged yet, and writes the line the
+// interrupted run owed at the checkpoint's iteration.
 func (h *LoggerHook) BeforeRun(r *Runner) error {
+	h.r = r
 	h.start = time.Now()
 	h.startIter = r.Iter
-	return nil
+	st := h.restored
+	h.restored = nil
+	if st == nil || r.Buffer == nil {
+		return nil
+	}
+	r.Buffer.Clear()
+	for _, k := range st.Order {
+		r.Buffer.order = append(r.Buffer.order, k)
+		r.Buffer.sum[k], r.Buffer.count[k] = st.Sum[k], st.Count[k]
+	}
+	if !st.Due || r.Iter == 0 {
+		return nil
+	}
+	// The line of the iteration the checkpoint ended: the counters as the
+	// logger saw them then.
+	inner := r.InnerIter
+	if r.ByEpoch {
+		r.InnerIter--
+	}
+	err := h.log(r, r.Iter-1)
+	r.InnerIter = inner
+	return err
+}
+
+// due reports whether a line is due after the iteration in progress.
+func (h *LoggerHook) due(r *Runner) bool {
+	n := max(1, h.Interval)
+	if r.ByEpoch {
+		return (r.InnerIter+1)%n == 0 || !h.IgnoreLast && r.InnerIter+1 == r.Task.BatchesPerEpoch()
+	}
+	return (r.Iter+1)%n == 0
 }
 
 // AfterTrainIter logs every Interval iterations.
 func (h *LoggerHook) AfterTrainIter(r *Runner) error {
-	n := max(1, h.Interval)
-	due := (r.Iter+1)%n == 0
-	if r.ByEpoch {
-		due = (r.InnerIter+1)%n == 0
-		if !due && !h.IgnoreLast && r.InnerIter+1 == r.Task.BatchesPerEpoch() {
-			due = true
-		}
-	}
-	if !due {
+	if !h.due(r) {
 		return nil
 	}
 	return h.log(r, r.Iter)

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/razorgo/razor/models/nn"
 	"github.com/razorgo/razor/models/ops"
+	"github.com/razorgo/razor/runners/logplot"
 	"github.com/razorgo/razor/runners/optim"
 )
 
@@ -313,5 +316,70 @@ func TestEpochBasedResume(t *testing.T) {
 	text, _ := os.ReadFile(r2.Log.TextPath)
 	if !strings.Contains(string(text), "Epoch [4][4/4]") {
 		t.Fatalf("text log lacks the epoch form:\n%s", text)
+	}
+}
+
+// killAfterCheckpoint ends a run after iteration iter's checkpoint is
+// saved and before the logger writes (LOW: between NORMAL and VERY_LOW).
+type killAfterCheckpoint struct{ iter int }
+
+func (k *killAfterCheckpoint) Priority() int { return PriorityLow }
+func (k *killAfterCheckpoint) AfterTrainIter(r *Runner) error {
+	if r.Iter+1 == k.iter {
+		return errKilled
+	}
+	return nil
+}
+
+// TestResumedLogMatchesUninterrupted: the logged lines of a killed and
+// resumed run are those of an uninterrupted run: killed after iteration 8
+// (resumed from iter_5, in the middle of a 3-iteration log interval, so
+// the line at 6 averages iterations 4 to 6 only with the checkpoint's
+// unlogged values), and killed between iteration 15's checkpoint and its
+// log line (which the resumed run writes).
+func TestResumedLogMatchesUninterrupted(t *testing.T) {
+	const total = 20
+	lines := func(dir string) []string {
+		t.Helper()
+		l, err := logplot.ReadRun(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range l.Entries {
+			out = append(out, fmt.Sprintf("%s %d %d loss %.6g lr %.6g", e.Mode, e.Epoch, e.Iter, e.Values["loss"], e.Values["lr"]))
+		}
+		return out
+	}
+	fullDir := t.TempDir()
+	if err := newRunner(t, newTwoPath(t), fullDir, total).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := lines(fullDir)
+	for _, kill := range []Hook{&stopAt{8}, &killAfterCheckpoint{15}} {
+		dir := t.TempDir()
+		r := newRunner(t, newTwoPath(t), dir, total)
+		r.Register(kill)
+		if err := r.Run(context.Background()); !errors.Is(err, errKilled) {
+			t.Fatalf("expected the simulated kill, got %v", err)
+		}
+		r.Log.Close()
+		r2 := newRunner(t, newTwoPath(t), dir, total)
+		// A later start time: the resumed run's log is a file of its own.
+		log, err := NewLogger(dir, time.Unix(int64(len(dir))+1, 0), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2.Log = log
+		if err := r2.Resume(FindLatest(dir)); err != nil {
+			t.Fatal(err)
+		}
+		if err := r2.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		log.Close()
+		if got := lines(dir); !slices.Equal(got, want) {
+			t.Errorf("killed by %T: logged\n%s\nuninterrupted:\n%s", kill, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
 	}
 }
