@@ -4,9 +4,12 @@ package mpitest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,4 +53,26 @@ func Run(t *testing.T, n int, pattern string, env ...string) []byte {
 		t.Fatalf("ranks failed (%v):\n%s", err, out.Bytes())
 	}
 	return out.Bytes()
+}
+
+// RankPID finds the process of rank r of a running job (OpenMPI's
+// OMPI_COMM_WORLD_RANK) whose command line and environment (NUL-separated,
+// as /proc gives them) match says is the one, for a test that kills a rank.
+func RankPID(t *testing.T, r int, match func(cmdline, environ string) bool) int {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		cmdline, err1 := os.ReadFile(filepath.Join(p, "cmdline"))
+		env, err2 := os.ReadFile(filepath.Join(p, "environ"))
+		if err1 != nil || err2 != nil || !match(string(cmdline), string(env)) {
+			continue
+		}
+		if !strings.Contains("\x00"+string(env)+"\x00", fmt.Sprintf("\x00OMPI_COMM_WORLD_RANK=%d\x00", r)) {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(p))
+		return pid
+	}
+	t.Fatalf("no process of rank %d matches", r)
+	return 0
 }

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -69,21 +68,9 @@ func (b *syncBuffer) String() string {
 // rankPID finds the process of rank r of the pipeline job working in work.
 func rankPID(t *testing.T, work string, r int) int {
 	t.Helper()
-	procs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, p := range procs {
-		env, err := os.ReadFile(filepath.Join(p, "environ"))
-		if err != nil {
-			continue
-		}
-		vars := "\x00" + string(env) + "\x00"
-		if !strings.Contains(vars, "\x00"+childArgs+"=") || !strings.Contains(vars, work) || !strings.Contains(vars, fmt.Sprintf("\x00OMPI_COMM_WORLD_RANK=%d\x00", r)) {
-			continue
-		}
-		pid, _ := strconv.Atoi(filepath.Base(p))
-		return pid
-	}
-	t.Fatalf("no process of rank %d working in %s", r, work)
-	return 0
+	return mpitest.RankPID(t, r, func(_, environ string) bool {
+		return strings.Contains("\x00"+environ, "\x00"+childArgs+"=") && strings.Contains(environ, work)
+	})
 }
 
 // TestDistributedPipeline runs the shipped DetNAS pipeline at toy scale

@@ -260,21 +260,9 @@ func valRecord(t *testing.T, dir string) map[string]float64 {
 // rankPID finds the process of rank r of the job training into dir.
 func rankPID(t *testing.T, dir string, r int) int {
 	t.Helper()
-	procs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, p := range procs {
-		cmdline, err := os.ReadFile(filepath.Join(p, "cmdline"))
-		if err != nil || !strings.Contains(string(cmdline), dir) || !strings.Contains(string(cmdline), "--launcher") {
-			continue
-		}
-		env, err := os.ReadFile(filepath.Join(p, "environ"))
-		if err != nil || !strings.Contains("\x00"+string(env)+"\x00", fmt.Sprintf("\x00OMPI_COMM_WORLD_RANK=%d\x00", r)) {
-			continue
-		}
-		pid, _ := strconv.Atoi(filepath.Base(p))
-		return pid
-	}
-	t.Fatalf("no process of rank %d training into %s", r, dir)
-	return 0
+	return mpitest.RankPID(t, r, func(cmdline, _ string) bool {
+		return strings.Contains(cmdline, dir) && strings.Contains(cmdline, "--launcher")
+	})
 }
 
 // TestRankErrorEndsTheJob: a rank that fails prints its error and aborts
