@@ -57,13 +57,8 @@ const sideBySideHW = 64
 // tensor into dst as a c×(n·hw) matrix: row r holds channel c0+r of each
 // image in turn.
 func sideBySide[T blas.Float](n, ch, hw, c0, c int, src, dst []T) {
-	ld := n * hw
 	parallel(c, func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			for i := 0; i < n; i++ {
-				copy(dst[r*ld+i*hw:r*ld+(i+1)*hw], src[(i*ch+c0+r)*hw:])
-			}
-		}
+		gatherImages(0, n, ch, hw, c0+lo, hi-lo, src, dst[lo*n*hw:])
 	})
 }
 
@@ -264,7 +259,7 @@ func im2colForward[T blas.Float](g convGeom, x, w, y []T) {
 	per := g.smallBatch()
 	bands, batches := (g.hout+rows-1)/rows, (g.n+per-1)/per
 	tasks := g.groups * batches * bands
-	run := func(t int, col, out []T, mul func(transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)) {
+	run := func(t int, col, out []T, mul gemmFunc[T]) {
 		gr, rest := t/(batches*bands), t%(batches*bands)
 		i0, band := rest/bands*per, rest%bands
 		i1 := min(i0+per, g.n)
@@ -292,20 +287,8 @@ func im2colForward[T blas.Float](g convGeom, x, w, y []T) {
 	if per > 1 {
 		outLen = g.coutG * per * hwOut
 	}
-	if tasks < runtime.GOMAXPROCS(0) {
-		col, out := scratch[T](colLen), scratch[T](outLen)
-		for t := range tasks {
-			run(t, col, out, gemm[T])
-		}
-		putScratch(col, out)
-		return
-	}
-	parallel(tasks, func(_, lo, hi int) {
-		col, out := scratch[T](colLen), scratch[T](outLen)
-		for t := lo; t < hi; t++ {
-			run(t, col, out, gemmSerial[T])
-		}
-		putScratch(col, out)
+	smallTasks(tasks, []int{colLen, outLen}, func(t int, bufs [][]T, mul gemmFunc[T]) {
+		run(t, bufs[0], bufs[1], mul)
 	})
 }
 
@@ -341,11 +324,15 @@ func gatherImages[T blas.Float](i0, i1, ch, hw, c0, c int, src, dst []T) {
 	}
 }
 
+// gemmFunc is a GEMM with gemm's arguments: gemm itself (split across the
+// workers) or gemmSerial.
+type gemmFunc[T blas.Float] func(transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
+
 // smallTasks runs task(t, mul) for t in [0, tasks): with fewer tasks than
 // workers one after the other, each product split across the workers;
 // otherwise the tasks are split across the workers, each with serial
 // products. bufs are each task's scratch sizes, drawn once per worker.
-func smallTasks[T blas.Float](tasks int, sizes []int, task func(t int, bufs [][]T, mul func(transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int))) {
+func smallTasks[T blas.Float](tasks int, sizes []int, task func(t int, bufs [][]T, mul gemmFunc[T])) {
 	draw := func() [][]T {
 		bufs := make([][]T, len(sizes))
 		for i, n := range sizes {
@@ -374,7 +361,7 @@ func smallTasks[T blas.Float](tasks int, sizes []int, task func(t int, bufs [][]
 // serial when every worker has a task of its own (a parallel GEMM there
 // would start goroutines for pieces the busy helpers cannot take),
 // parallel when the loop leaves workers idle.
-func mulInside[T blas.Float](tasks int) func(transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+func mulInside[T blas.Float](tasks int) gemmFunc[T] {
 	if tasks >= runtime.GOMAXPROCS(0) {
 		return gemmSerial[T]
 	}
@@ -389,7 +376,7 @@ func im2colBackwardInput[T blas.Float](g convGeom, w, gy, gx []T) {
 	rows, hwOut, hw := g.bandRows(), g.hout*g.wout, g.h*g.w
 	if per := g.smallBatch(); per > 1 {
 		batches := (g.n + per - 1) / per
-		smallTasks(batches*g.groups, []int{g.coutG * per * hwOut, g.kkc * per * hwOut}, func(t int, bufs [][]T, mul func(bool, bool, int, int, int, T, []T, int, []T, int, T, []T, int)) {
+		smallTasks(batches*g.groups, []int{g.coutG * per * hwOut, g.kkc * per * hwOut}, func(t int, bufs [][]T, mul gemmFunc[T]) {
 			gys, col := bufs[0], bufs[1]
 			b, gr := t/g.groups, t%g.groups
 			i0 := b * per
