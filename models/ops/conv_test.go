@@ -54,6 +54,9 @@ func (c convCase) String() string { return fmt.Sprintf("x%v_w%v_%+v", []int(c.x)
 var convCases = []convCase{
 	{tensor.Shape{2, 4, 5, 6}, tensor.Shape{3, 4, 1, 1}, Conv2dParams{}},
 	{tensor.Shape{2, 4, 5, 6}, tensor.Shape{6, 2, 1, 1}, Conv2dParams{Groups: 2}},
+	// Planes of 72 pixels: one product per image in float64 (and the
+	// OpenBLAS build), all images side by side in place in float32.
+	{tensor.Shape{3, 6, 9, 8}, tensor.Shape{4, 3, 1, 1}, Conv2dParams{Groups: 2}},
 	{tensor.Shape{2, 3, 7, 6}, tensor.Shape{3, 1, 3, 3}, Conv2dParams{Padding: [2]int{1, 1}, Groups: 3}},
 	{tensor.Shape{2, 3, 8, 9}, tensor.Shape{3, 1, 5, 5}, Conv2dParams{Padding: [2]int{2, 2}, Groups: 3}},
 	{tensor.Shape{1, 2, 9, 9}, tensor.Shape{2, 1, 7, 7}, Conv2dParams{Padding: [2]int{3, 3}, Groups: 2}},

@@ -2,6 +2,7 @@ package blas
 
 import (
 	"runtime"
+	"sync"
 
 	"github.com/razorgo/razor/internal/par"
 )
@@ -78,14 +79,35 @@ func (g kernelGemm) Name() string { return "go/" + g.kn.name }
 
 func (g kernelGemm) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
-	splitTiles(transA, transB, m, n, k, lda, ldb, ldc, g.kn.mr, g.kn.nr, func(m, n, aOff, bOff, cOff int) {
-		sgemmPacked(g.kn, transA, transB, m, n, k, alpha, a[aOff:], lda, b[bOff:], ldb, beta, c[cOff:], ldc)
-	})
+	g.multiply(transA, transB, m, n, k, alpha, plain(a, lda), plain(b, ldb), beta, plain(c, ldc))
 }
 
 func (g kernelGemm) SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
-	sgemmPacked(g.kn, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmPacked(g.kn, transA, transB, m, n, k, alpha, plain(a, lda), plain(b, ldb), beta, plain(c, ldc))
+}
+
+// SgemmPlanes implements Planar.
+func (g kernelGemm) SgemmPlanes(transA, transB bool, m, n, k int, alpha float32, a []float32, la Layout, b []float32, lb Layout, beta float32, c []float32, lc Layout) {
+	checkPlanes(transA, transB, m, n, k, a, la, b, lb, c, lc)
+	g.multiply(transA, transB, m, n, k, alpha, la.operand(a), lb.operand(b), beta, lc.operand(c))
+}
+
+// multiply splits one product across the workers (see splitTiles).
+func (g kernelGemm) multiply(transA, transB bool, m, n, k int, alpha float32, a, b operand, beta float32, c operand) {
+	splitTiles(m, n, k, g.kn.mr, g.kn.nr, func(i0, m, j0, n, p0, k int, sum []float32) {
+		cp, bt := c.shift(i0, j0), beta
+		if sum != nil {
+			cp, bt = plain(sum, n), 0
+		}
+		sgemmPacked(g.kn, transA, transB, m, n, k, alpha, a.opShift(transA, i0, p0), b.opShift(transB, p0, j0), bt, cp)
+	}, func(sum []float32) {
+		// The partial products of the shared dimension's later stretches.
+		segs := c.segments(0, n, nil)
+		for i := 0; i < m; i++ {
+			c.scatter(segs, i, sum[i*n:(i+1)*n], true)
+		}
+	})
 }
 
 // Portable is the portable pure-Go multiply on every architecture, the
@@ -168,43 +190,78 @@ func split(transA, transB bool, m, n, k, lda, ldb, ldc int, part func(m, n, aOff
 }
 
 // splitTiles is split for the packed multiply, whose workers each pack
-// the part of op(A) and op(B) their block of C reads. It cuts C along its
-// columns when op(B) is the bigger operand (n > m: each worker then packs
-// only its own columns of B, and all of the smaller A), along its rows
-// otherwise, and at multiples of the micro-kernel's mr×nr tile, so no
-// worker computes an edge tile the whole product would not have. Cutting
-// the 160×1568 product of a 1x1 convolution over 32 images of 7x7 into
-// two 80-row halves packed all of B twice and padded 80 rows to 84.
-func splitTiles(transA, transB bool, m, n, k, lda, ldb, ldc, mr, nr int, part func(m, n, aOff, bOff, cOff int)) {
+// the part of op(A) and op(B) their block of C reads. part(i0, m, j0, n,
+// p0, k, sum) computes the block of C at rows [i0, i0+m) and columns
+// [j0, j0+n) over the shared dimension's stretch [p0, p0+k): into C when
+// sum is nil, else into sum (m×n, overwritten), which add then adds to C.
+//
+// It cuts C along its columns when op(B) is the bigger operand (n > m: each
+// worker then packs only its own columns of B, and all of the smaller A),
+// along its rows otherwise, and at multiples of the micro-kernel's mr×nr
+// tile, so no worker computes an edge tile the whole product would not
+// have. Cutting the 160×1568 product of a 1x1 convolution over 32 images
+// of 7x7 into two 80-row halves packed all of B twice and padded 80 rows to
+// 84. When the shared dimension is far longer than C's sides (a weight
+// gradient summed over all images' pixels) it cuts that instead: each
+// worker packs its own stretch of both operands, and the partial products,
+// small beside them, are added at the end.
+func splitTiles(m, n, k, mr, nr int, part func(i0, m, j0, n, p0, k int, sum []float32), add func(sum []float32)) {
 	workers := runtime.GOMAXPROCS(0)
 	if workers < 2 || m*n*k < parallelMACs {
-		part(m, n, 0, 0, 0)
+		part(0, m, 0, n, 0, k, nil)
 		return
 	}
 	rowTiles, colTiles := (m+mr-1)/mr, (n+nr-1)/nr
 	switch {
+	case k >= splitDepthRatio*max(m, n):
+		sums := make([][]float32, workers)
+		par.For(workers, func(_, t0, t1 int) {
+			for t := t0; t < t1; t++ {
+				p0, p1 := t*k/workers, (t+1)*k/workers
+				if t == 0 {
+					part(0, m, 0, n, p0, p1-p0, nil)
+					continue
+				}
+				sums[t] = getSum(m * n)
+				part(0, m, 0, n, p0, p1-p0, sums[t])
+			}
+		})
+		for _, s := range sums[1:] {
+			add(s)
+			putSum(s)
+		}
 	case colTiles >= workers && (n > m || rowTiles < workers):
 		par.For(colTiles, func(_, t0, t1 int) {
 			j0, j1 := t0*nr, min(t1*nr, n)
-			bOff := j0
-			if transB {
-				bOff = j0 * ldb
-			}
-			part(m, j1-j0, 0, bOff, j0)
+			part(0, m, j0, j1-j0, 0, k, nil)
 		})
 	case rowTiles >= workers:
 		par.For(rowTiles, func(_, t0, t1 int) {
 			i0, i1 := t0*mr, min(t1*mr, m)
-			aOff := i0 * lda
-			if transA {
-				aOff = i0
-			}
-			part(i1-i0, n, aOff, 0, i0*ldc)
+			part(i0, i1-i0, 0, n, 0, k, nil)
 		})
 	default:
-		part(m, n, 0, 0, 0)
+		part(0, m, 0, n, 0, k, nil)
 	}
 }
+
+// splitDepthRatio is how many times longer than C's longer side the shared
+// dimension must be before splitTiles cuts it: each worker then packs
+// (m+n)·k/workers values instead of a share of one operand and all of the
+// other, and the cost is an m×n addition per extra worker.
+const splitDepthRatio = 4
+
+// sumPool holds the partial products of a split shared dimension.
+var sumPool sync.Pool
+
+func getSum(size int) []float32 {
+	if p, ok := sumPool.Get().(*[]float32); ok && cap(*p) >= size {
+		return (*p)[:size]
+	}
+	return make([]float32, size)
+}
+
+func putSum(s []float32) { sumPool.Put(&s) }
 
 // gemmSerial is the single-goroutine multiply. It first applies beta to C,
 // then accumulates alpha*op(A)*op(B) with one of two kernels: row updates
