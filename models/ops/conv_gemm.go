@@ -44,6 +44,11 @@ func validRange(nOut, stride, off, n int) (lo, hi int) {
 	return min(lo, nOut), hi
 }
 
+// planesMinHW is the plane size below which a pointwise convolution copies
+// the images side by side rather than reading them in place: on planes of
+// one pixel every micro-kernel tile would straddle 32 of them.
+const planesMinHW = 4
+
 // sideBySideHW is the plane size below which a pointwise convolution
 // multiplies all images at once instead of one product per image, where
 // the build's multiply cannot read the images in place (OpenBLAS, and
@@ -89,7 +94,7 @@ func apart[T blas.Float](n, ch, hw, c0, c int, src, dst []T) {
 // 43% off the 14x14 input gradient, 3-14% at 28x28 and 56x56.
 func pointwiseForward[T blas.Float](g convGeom, x, w, y []T) {
 	hw := g.h * g.w
-	if p := planar[T](); p != nil && g.n > 1 {
+	if p := planar[T](); p != nil && g.n > 1 && hw >= planesMinHW {
 		for gr := 0; gr < g.groups; gr++ {
 			sgemmPlanes(p, false, false, g.coutG, g.n*hw, g.cinG,
 				w[gr*g.coutG*g.cinG:], blas.Layout{LD: g.cinG},
@@ -124,7 +129,7 @@ func pointwiseForward[T blas.Float](g convGeom, x, w, y []T) {
 // side by side (as pointwiseForward: in place, or per image, or copied).
 func pointwiseBackwardInput[T blas.Float](g convGeom, w, gy, gx []T) {
 	hw := g.h * g.w
-	if p := planar[T](); p != nil && g.n > 1 {
+	if p := planar[T](); p != nil && g.n > 1 && hw >= planesMinHW {
 		for gr := 0; gr < g.groups; gr++ {
 			sgemmPlanes(p, true, false, g.cinG, g.n*hw, g.coutG,
 				w[gr*g.coutG*g.cinG:], blas.Layout{LD: g.cinG},
@@ -160,7 +165,7 @@ func pointwiseBackwardInput[T blas.Float](g convGeom, w, gy, gx []T) {
 // small planes) the sum over images is the shared dimension of one product.
 func pointwiseBackwardWeight[T blas.Float](g convGeom, x, gy, gw []T) {
 	hw := g.h * g.w
-	if p := planar[T](); p != nil && g.n > 1 {
+	if p := planar[T](); p != nil && g.n > 1 && hw >= planesMinHW {
 		for gr := 0; gr < g.groups; gr++ {
 			sgemmPlanes(p, false, true, g.coutG, g.cinG, g.n*hw,
 				gy[gr*g.coutG*hw:], imagesLayout(g.cout, hw),

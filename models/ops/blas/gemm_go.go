@@ -147,6 +147,11 @@ const (
 	// parallelMACs is the multiply-add count below which one goroutine is
 	// faster than paying for a hand-off (about a millisecond of work).
 	parallelMACs = 1 << 22
+	// packedParallelMACs is parallelMACs for the micro-kernels, which do
+	// 2^19 multiply-adds in 10-20 µs, about what a hand-off costs
+	// (internal/par): a 1x1 convolution over 32 images of 16x16 with 16
+	// channels (2^21) ran on one core at 2^22.
+	packedParallelMACs = 1 << 19
 	// axpyCols and axpyDepth bound the B panel the row-update kernel streams
 	// over (256×512 floats, 512 KiB at most) so it stays in L2 while every
 	// row of C passes over it, and one row segment of C stays in L1.
@@ -207,7 +212,7 @@ func split(transA, transB bool, m, n, k, lda, ldb, ldc int, part func(m, n, aOff
 // small beside them, are added at the end.
 func splitTiles(m, n, k, mr, nr int, part func(i0, m, j0, n, p0, k int, sum []float32), add func(sum []float32)) {
 	workers := runtime.GOMAXPROCS(0)
-	if workers < 2 || m*n*k < parallelMACs {
+	if workers < 2 || m*n*k < packedParallelMACs {
 		part(0, m, 0, n, 0, k, nil)
 		return
 	}
