@@ -73,6 +73,11 @@ var convCases = []convCase{
 	{tensor.Shape{2, 16, 9, 7}, tensor.Shape{16, 1, 3, 3}, Conv2dParams{Padding: [2]int{1, 1}, Groups: 16}},
 	{tensor.Shape{1, 11, 9, 10}, tensor.Shape{11, 1, 5, 5}, Conv2dParams{Stride: [2]int{2, 2}, Padding: [2]int{2, 2}, Groups: 11}},
 	{tensor.Shape{1, 9, 6, 6}, tensor.Shape{9, 1, 3, 3}, Conv2dParams{Padding: [2]int{2, 2}, Dilation: [2]int{2, 2}, Groups: 9}},
+	// Blocks of sixteen and eight channels side by side (the AVX-512
+	// forward kernel's 16+16+8 for 40 channels), forward and gathered
+	// input gradient.
+	{tensor.Shape{2, 40, 7, 7}, tensor.Shape{40, 1, 5, 5}, Conv2dParams{Padding: [2]int{2, 2}, Groups: 40}},
+	{tensor.Shape{1, 24, 6, 5}, tensor.Shape{24, 1, 3, 3}, Conv2dParams{Padding: [2]int{1, 1}, Groups: 24}},
 }
 
 func TestConvForwardMatchesDefinition(t *testing.T) {

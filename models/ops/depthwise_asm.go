@@ -19,22 +19,27 @@ import (
 // small planes of a supernet's last stages are 7x7 or smaller). The kernels
 // take pixel and tap positions as byte offsets into the block.
 
-// dwAsm says whether this CPU runs the kernels.
-var dwAsm = simd.AVX2FMA
+// dwAsm says whether this CPU runs the kernels; dwAsm512 whether it runs
+// the AVX-512 forward kernel, on blocks of sixteen channels.
+var (
+	dwAsm    = simd.AVX2FMA
+	dwAsm512 = simd.AVX2FMA && simd.AVX512
+)
 
-// dwLanes is how many channels one block interleaves.
+// dwLanes is how many channels one block interleaves (the backward
+// kernels'; the forward kernel takes dwBlock's lanes).
 const dwLanes = 8
 
 func dwBlocks(g convGeom) int { return (g.cin + dwLanes - 1) / dwLanes }
 
 // dwPlace returns, for every pixel p of a rows×cols plane, the float offset
-// of pixel (p/cols+top, p%cols+left) in a block whose rows are bcols
-// pixels wide.
-func dwPlace(rows, cols, bcols, top, left int) []int {
+// of pixel (p/cols+top, p%cols+left) in a block of lanes channels whose
+// rows are bcols pixels wide.
+func dwPlace(rows, cols, bcols, top, left, lanes int) []int {
 	at := make([]int, rows*cols)
 	for r := 0; r < rows; r++ {
 		for q := 0; q < cols; q++ {
-			at[r*cols+q] = ((r+top)*bcols + q + left) * dwLanes
+			at[r*cols+q] = ((r+top)*bcols + q + left) * lanes
 		}
 	}
 	return at
@@ -90,33 +95,77 @@ func dwUnpack(buf []float32, at []int, planes []float32, c, c0, pixels int) {
 	}
 }
 
-// dwPackWeights interleaves the kh×kw filters of channels [c0, c0+8),
-// rotated by 180 degrees when flip is set, one tap a row of eight.
-func dwPackWeights(w []float32, g convGeom, c0 int, flip bool, wb []float32) {
+// dwPackWeights interleaves the kh×kw filters of channels [c0, c0+lanes),
+// rotated by 180 degrees when flip is set, one tap a row of lanes.
+func dwPackWeights(w []float32, g convGeom, c0, lanes int, flip bool, wb []float32) {
 	kk := g.kh * g.kw
 	clear(wb)
-	for l := 0; l < min(dwLanes, g.cin-c0); l++ {
+	for l := 0; l < min(lanes, g.cin-c0); l++ {
 		for j := 0; j < kk; j++ {
 			src := j
 			if flip {
 				src = kk - 1 - j
 			}
-			wb[j*dwLanes+l] = w[(c0+l)*kk+src]
+			wb[j*lanes+l] = w[(c0+l)*kk+src]
 		}
 	}
 }
 
 // dwPackAllWeights packs every block's filters once for all images.
-func dwPackAllWeights(w []float32, g convGeom, flip bool) [][]float32 {
-	kk := g.kh * g.kw * dwLanes
-	nb := dwBlocks(g)
-	all := make([]float32, nb*kk)
-	wbs := make([][]float32, nb)
-	for b := range wbs {
-		wbs[b] = all[b*kk : (b+1)*kk]
-		dwPackWeights(w, g, b*dwLanes, flip, wbs[b])
+func dwPackAllWeights(w []float32, g convGeom, blocks []dwBlock, flip bool) [][]float32 {
+	kk := g.kh * g.kw
+	wbs := make([][]float32, len(blocks))
+	for b, bl := range blocks {
+		wbs[b] = make([]float32, kk*bl.lanes)
+		dwPackWeights(w, g, bl.c0, bl.lanes, flip, wbs[b])
 	}
 	return wbs
+}
+
+// dwBlock is a run of channels interleaved in one block: sixteen for the
+// AVX-512 forward kernel, eight for the others.
+type dwBlock struct{ c0, lanes int }
+
+// dwEights cuts c channels into blocks of eight.
+func dwEights(c int) []dwBlock {
+	var bs []dwBlock
+	for c0 := 0; c0 < c; c0 += 8 {
+		bs = append(bs, dwBlock{c0, 8})
+	}
+	return bs
+}
+
+// dwForwardBlocks cuts c channels into the forward kernel's blocks:
+// sixteen at a time where AVX-512 runs, eight for the rest (the half-width
+// supernet's 40 channels are 16+16+8, not 48 with 8 of them padding).
+func dwForwardBlocks(c int) []dwBlock {
+	if !dwAsm512 {
+		return dwEights(c)
+	}
+	var bs []dwBlock
+	c0 := 0
+	for ; c0+16 <= c; c0 += 16 {
+		bs = append(bs, dwBlock{c0, 16})
+	}
+	for _, b := range dwEights(c - c0) {
+		bs = append(bs, dwBlock{c0 + b.c0, 8})
+	}
+	return bs
+}
+
+// dwPackLanes is dwPack for a block of lanes channels (a multiple of
+// eight), eight channels at a time; at holds offsets into the wider block.
+func dwPackLanes(planes []float32, c, c0, lanes, pixels int, at []int, buf []float32) {
+	for h := 0; h < lanes; h += dwLanes {
+		dwPack(planes, c, c0+h, pixels, at, buf[h:])
+	}
+}
+
+// dwUnpackLanes is dwPackLanes's inverse.
+func dwUnpackLanes(buf []float32, at []int, planes []float32, c, c0, lanes, pixels int) {
+	for h := 0; h < lanes && c0+h < c; h += dwLanes {
+		dwUnpack(buf[h:], at, planes, c, c0+h, pixels)
+	}
 }
 
 // dwLayout is where a kernel reads: the byte offset in a padded block
@@ -127,14 +176,15 @@ func dwPackAllWeights(w []float32, g convGeom, flip bool) [][]float32 {
 type dwLayout struct {
 	base, taps []int
 	pixels     int
+	lanes      int
 }
 
-func newDWLayout(g convGeom, wp int) dwLayout {
+func newDWLayout(g convGeom, wp, lanes int) dwLayout {
 	pixels := g.hout * g.wout
 	base := make([]int, (pixels+7)/8*8)
 	for oy := 0; oy < g.hout; oy++ {
 		for ox := 0; ox < g.wout; ox++ {
-			base[oy*g.wout+ox] = (oy*g.sh*wp + ox*g.sw) * dwLanes * 4
+			base[oy*g.wout+ox] = (oy*g.sh*wp + ox*g.sw) * lanes * 4
 		}
 	}
 	for i := pixels; i < len(base); i++ {
@@ -143,17 +193,22 @@ func newDWLayout(g convGeom, wp int) dwLayout {
 	taps := make([]int, g.kh*g.kw)
 	for ky := 0; ky < g.kh; ky++ {
 		for kx := 0; kx < g.kw; kx++ {
-			taps[ky*g.kw+kx] = (ky*g.dh*wp + kx*g.dw) * dwLanes * 4
+			taps[ky*g.kw+kx] = (ky*g.dh*wp + kx*g.dw) * lanes * 4
 		}
 	}
-	return dwLayout{base: base, taps: taps, pixels: pixels}
+	return dwLayout{base: base, taps: taps, pixels: pixels, lanes: lanes}
 }
 
 // forward correlates the padded block in with the packed filters wb into
-// out, which holds len(base) pixels of eight floats.
+// out, which holds len(base) pixels of lanes floats.
 func (l dwLayout) forward(in, wb, out []float32) {
-	_ = out[len(l.base)*dwLanes-1]
-	simd.DWForward8(unsafe.SliceData(in), unsafe.SliceData(l.base), len(l.base)/8, unsafe.SliceData(wb), unsafe.SliceData(l.taps), len(l.taps), unsafe.SliceData(out))
+	_ = out[len(l.base)*l.lanes-1]
+	_ = wb[len(l.taps)*l.lanes-1]
+	kernel := simd.DWForward8
+	if l.lanes == 16 {
+		kernel = simd.DWForward16AVX512
+	}
+	kernel(unsafe.SliceData(in), unsafe.SliceData(l.base), len(l.base)/8, unsafe.SliceData(wb), unsafe.SliceData(l.taps), len(l.taps), unsafe.SliceData(out))
 }
 
 // scatter adds every output gradient in gb, times the filter, onto the
@@ -177,22 +232,48 @@ func depthwiseForwardNative(g convGeom, x, w, y []float32) bool {
 	if !dwAsm {
 		return false
 	}
-	hp, wp, nb := g.h+2*g.ph, g.w+2*g.pw, dwBlocks(g)
-	in, out := g.h*g.w, g.hout*g.wout
-	lay := newDWLayout(g, wp)
-	atIn, atOut := dwPlace(g.h, g.w, wp, g.ph, g.pw), dwPlace(g.hout, g.wout, g.wout, 0, 0)
-	wbs := dwPackAllWeights(w, g, false)
-	parallel(g.n*nb, func(_, lo, hi int) {
-		buf := make([]float32, hp*wp*dwLanes)
-		ob := make([]float32, len(lay.base)*dwLanes)
+	dwCorrelate(g, g.n, g.ph, g.pw, x, w, false, y)
+	return true
+}
+
+// dwCorrelate correlates every image's channels, padded by top rows and
+// left columns on each side, with the filters w (rotated by 180 degrees
+// when flip is set) on the forward kernel: lg is the correlation's
+// geometry, its h×w planes read from src and its hout×wout planes written
+// to dst, n images of lg.cin channels each.
+func dwCorrelate(lg convGeom, n, top, left int, src, w []float32, flip bool, dst []float32) {
+	hp, wp := lg.h+2*top, lg.w+2*left
+	in, out := lg.h*lg.w, lg.hout*lg.wout
+	blocks := dwForwardBlocks(lg.cin)
+	wbs := dwPackAllWeights(w, lg, blocks, flip)
+	// Where a block of each width reads and writes.
+	type plan struct {
+		lay         dwLayout
+		atIn, atOut []int
+	}
+	var plans [17]*plan
+	for _, b := range blocks {
+		if plans[b.lanes] == nil {
+			plans[b.lanes] = &plan{newDWLayout(lg, wp, b.lanes), dwPlace(lg.h, lg.w, wp, top, left, b.lanes), dwPlace(lg.hout, lg.wout, lg.wout, 0, 0, b.lanes)}
+		}
+	}
+	parallel(n*len(blocks), func(_, lo, hi int) {
+		// A padded block and an output block of each width, zeroed once:
+		// packing never writes the border.
+		var bufs, obs [17][]float32
 		for t := lo; t < hi; t++ {
-			img, c0 := t/nb, t%nb*dwLanes
-			dwPack(x[img*g.cin*in:], g.cin, c0, in, atIn, buf)
-			lay.forward(buf, wbs[t%nb], ob)
-			dwUnpack(ob, atOut, y[img*g.cin*out:], g.cin, c0, out)
+			img, b := t/len(blocks), blocks[t%len(blocks)]
+			p := plans[b.lanes]
+			if bufs[b.lanes] == nil {
+				bufs[b.lanes] = make([]float32, hp*wp*b.lanes)
+				obs[b.lanes] = make([]float32, len(p.lay.base)*b.lanes)
+			}
+			buf, ob := bufs[b.lanes], obs[b.lanes]
+			dwPackLanes(src[img*lg.cin*in:], lg.cin, b.c0, b.lanes, in, p.atIn, buf)
+			p.lay.forward(buf, wbs[t%len(blocks)], ob)
+			dwUnpackLanes(ob, p.atOut, dst[img*lg.cin*out:], lg.cin, b.c0, b.lanes, out)
 		}
 	})
-	return true
 }
 
 func depthwiseBackwardInputNative(g convGeom, w, gy, gx []float32) bool {
@@ -206,30 +287,21 @@ func depthwiseBackwardInputNative(g convGeom, w, gy, gx []float32) bool {
 	qh, qw := (g.kh-1)*g.dh-g.ph, (g.kw-1)*g.dw-g.pw
 	gather := g.sh == 1 && g.sw == 1 && qh >= 0 && qw >= 0
 	t := convGeom{cin: g.cin, h: g.hout, w: g.wout, kh: g.kh, kw: g.kw, sh: 1, sw: 1, ph: qh, pw: qw, dh: g.dh, dw: g.dw, hout: g.h, wout: g.w}
-	hp, wp := g.h+2*g.ph, g.w+2*g.pw
-	lay := newDWLayout(g, wp)
-	var atGy, atGx []int
 	if gather {
-		hp, wp = g.hout+2*qh, g.wout+2*qw
-		lay = newDWLayout(t, wp)
-		atGy, atGx = dwPlace(g.hout, g.wout, wp, qh, qw), dwPlace(g.h, g.w, g.w, 0, 0)
-	} else {
-		atGy, atGx = dwPlace(g.hout, g.wout, g.wout, 0, 0), dwPlace(g.h, g.w, wp, g.ph, g.pw)
+		dwCorrelate(t, g.n, qh, qw, gy, w, true, gx)
+		return true
 	}
-	wbs := dwPackAllWeights(w, g, gather)
+	hp, wp := g.h+2*g.ph, g.w+2*g.pw
+	lay := newDWLayout(g, wp, dwLanes)
+	atGy, atGx := dwPlace(g.hout, g.wout, g.wout, 0, 0, dwLanes), dwPlace(g.h, g.w, wp, g.ph, g.pw, dwLanes)
+	wbs := dwPackAllWeights(w, g, dwEights(g.cin), false)
 	parallel(g.n*nb, func(_, lo, hi int) {
 		buf := make([]float32, hp*wp*dwLanes)
-		gb := make([]float32, max(len(lay.base), out)*dwLanes)
+		gb := make([]float32, out*dwLanes)
 		for k := lo; k < hi; k++ {
 			img, c0 := k/nb, k%nb*dwLanes
 			gyi, gxi := gy[img*g.cin*out:], gx[img*g.cin*in:]
 			wb := wbs[k%nb]
-			if gather {
-				dwPack(gyi, g.cin, c0, out, atGy, buf)
-				lay.forward(buf, wb, gb)
-				dwUnpack(gb, atGx, gxi, g.cin, c0, in)
-				continue
-			}
 			dwPack(gyi, g.cin, c0, out, atGy, gb)
 			clear(buf)
 			lay.scatter(gb, wb, buf)
@@ -245,8 +317,8 @@ func depthwiseBackwardWeightNative(g convGeom, x, gy, gw []float32) bool {
 	}
 	hp, wp, kk := g.h+2*g.ph, g.w+2*g.pw, g.kh*g.kw
 	in, out := g.h*g.w, g.hout*g.wout
-	lay := newDWLayout(g, wp)
-	atX, atGy := dwPlace(g.h, g.w, wp, g.ph, g.pw), dwPlace(g.hout, g.wout, g.wout, 0, 0)
+	lay := newDWLayout(g, wp, dwLanes)
+	atX, atGy := dwPlace(g.h, g.w, wp, g.ph, g.pw, dwLanes), dwPlace(g.hout, g.wout, g.wout, 0, 0, dwLanes)
 	parallel(dwBlocks(g), func(_, lo, hi int) {
 		buf := make([]float32, hp*wp*dwLanes)
 		gb := make([]float32, out*dwLanes)

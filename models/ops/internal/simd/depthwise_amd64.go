@@ -6,9 +6,15 @@ package simd
 
 // DWForward8 computes groups×8 output pixels: pixel i is the sum over
 // taps t of wb[t] times the block's pixel at in + base[i] + taps[t]
-// (byte offsets), eight channels wide, written to out[i]. ntaps >= 1.
+// (byte offsets), 8 channels wide, written to out[i]. ntaps >= 1.
 // It needs AVX2 and FMA.
 func DWForward8(in *float32, base *int, groups int, wb *float32, taps *int, ntaps int, out *float32)
+
+// DWForward16AVX512 computes groups×8 output pixels: pixel i is the sum over
+// taps t of wb[t] times the block's pixel at in + base[i] + taps[t]
+// (byte offsets), 16 channels wide, written to out[i]. ntaps >= 1.
+// It needs AVX-512F.
+func DWForward16AVX512(in *float32, base *int, groups int, wb *float32, taps *int, ntaps int, out *float32)
 
 // DWScatter adds q times grad[i] to the eight floats at dst + base[i]
 // (a byte offset) for each of pixels pixels; grad holds eight floats a

@@ -7,9 +7,9 @@
 // func DWForward8(in *float32, base *int, groups int, wb *float32, taps *int, ntaps int, out *float32)
 // Requires: AVX, FMA3
 TEXT ·DWForward8(SB), NOSPLIT, $0-56
-dwgroup:
+dw8group:
 	CMPQ   groups+16(FP), $0x00
-	JE     dwdone
+	JE     dw8done
 	MOVQ   in+0(FP), AX
 	MOVQ   base+8(FP), CX
 	MOVQ   (CX), DX
@@ -40,7 +40,7 @@ dwgroup:
 	MOVQ   taps+32(FP), R11
 	MOVQ   ntaps+40(FP), R12
 
-dwtap:
+dw8tap:
 	MOVQ        (R11), R13
 	VMOVUPS     (AX), Y8
 	VFMADD231PS (DX)(R13*1), Y8, Y0
@@ -54,7 +54,7 @@ dwtap:
 	ADDQ        $0x20, AX
 	ADDQ        $0x08, R11
 	DECQ        R12
-	JNZ         dwtap
+	JNZ         dw8tap
 	MOVQ        out+48(FP), AX
 	VMOVUPS     Y0, (AX)
 	VMOVUPS     Y1, 32(AX)
@@ -67,9 +67,78 @@ dwtap:
 	ADDQ        $0x00000100, out+48(FP)
 	ADDQ        $0x40, base+8(FP)
 	DECQ        groups+16(FP)
-	JMP         dwgroup
+	JMP         dw8group
 
-dwdone:
+dw8done:
+	VZEROUPPER
+	RET
+
+// func DWForward16AVX512(in *float32, base *int, groups int, wb *float32, taps *int, ntaps int, out *float32)
+// Requires: AVX, AVX512F
+TEXT ·DWForward16AVX512(SB), NOSPLIT, $0-56
+dw16group:
+	CMPQ   groups+16(FP), $0x00
+	JE     dw16done
+	MOVQ   in+0(FP), AX
+	MOVQ   base+8(FP), CX
+	MOVQ   (CX), DX
+	ADDQ   AX, DX
+	MOVQ   8(CX), BX
+	ADDQ   AX, BX
+	MOVQ   16(CX), SI
+	ADDQ   AX, SI
+	MOVQ   24(CX), DI
+	ADDQ   AX, DI
+	MOVQ   32(CX), R8
+	ADDQ   AX, R8
+	MOVQ   40(CX), R9
+	ADDQ   AX, R9
+	MOVQ   48(CX), R10
+	ADDQ   AX, R10
+	MOVQ   56(CX), CX
+	ADDQ   AX, CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	MOVQ   wb+24(FP), AX
+	MOVQ   taps+32(FP), R11
+	MOVQ   ntaps+40(FP), R12
+
+dw16tap:
+	MOVQ        (R11), R13
+	VMOVUPS     (AX), Z8
+	VFMADD231PS (DX)(R13*1), Z8, Z0
+	VFMADD231PS (BX)(R13*1), Z8, Z1
+	VFMADD231PS (SI)(R13*1), Z8, Z2
+	VFMADD231PS (DI)(R13*1), Z8, Z3
+	VFMADD231PS (R8)(R13*1), Z8, Z4
+	VFMADD231PS (R9)(R13*1), Z8, Z5
+	VFMADD231PS (R10)(R13*1), Z8, Z6
+	VFMADD231PS (CX)(R13*1), Z8, Z7
+	ADDQ        $0x40, AX
+	ADDQ        $0x08, R11
+	DECQ        R12
+	JNZ         dw16tap
+	MOVQ        out+48(FP), AX
+	VMOVUPS     Z0, (AX)
+	VMOVUPS     Z1, 64(AX)
+	VMOVUPS     Z2, 128(AX)
+	VMOVUPS     Z3, 192(AX)
+	VMOVUPS     Z4, 256(AX)
+	VMOVUPS     Z5, 320(AX)
+	VMOVUPS     Z6, 384(AX)
+	VMOVUPS     Z7, 448(AX)
+	ADDQ        $0x00000200, out+48(FP)
+	ADDQ        $0x40, base+8(FP)
+	DECQ        groups+16(FP)
+	JMP         dw16group
+
+dw16done:
 	VZEROUPPER
 	RET
 

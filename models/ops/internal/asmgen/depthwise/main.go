@@ -11,6 +11,8 @@
 package main
 
 import (
+	"fmt"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
@@ -20,7 +22,8 @@ import (
 
 func main() {
 	ConstraintExpr("!purego")
-	forward()
+	forward(lanes8)
+	forward(lanes16)
 	scatter()
 	weightTap()
 	pack()
@@ -28,24 +31,43 @@ func main() {
 	Generate()
 }
 
+// width is one forward kernel's vector: eight channels in a YMM register
+// (AVX2), or sixteen in a ZMM one (AVX-512, twice the multiply-adds an
+// instruction on blocks of sixteen interleaved channels).
+type width struct {
+	name, needs string
+	lanes       int
+	vec         func() reg.VecVirtual
+	zero        func(v reg.VecVirtual)
+}
+
+var (
+	lanes8 = width{name: "DWForward8", needs: "AVX2 and FMA", lanes: 8,
+		vec: func() reg.VecVirtual { return YMM() }, zero: func(v reg.VecVirtual) { VXORPS(v, v, v) }}
+	lanes16 = width{name: "DWForward16AVX512", needs: "AVX-512F", lanes: 16,
+		vec: func() reg.VecVirtual { return ZMM() }, zero: func(v reg.VecVirtual) { VPXORD(v, v, v) }}
+)
+
 // forward correlates eight output pixels at a time with every tap: eight
 // independent multiply-add chains hide the FMA latency, and every filter
 // tap loaded feeds eight pixels.
-func forward() {
-	TEXT("DWForward8", NOSPLIT, "func(in *float32, base *int, groups int, wb *float32, taps *int, ntaps int, out *float32)")
-	Doc("DWForward8 computes groups×8 output pixels: pixel i is the sum over",
+func forward(wd width) {
+	vb := 4 * wd.lanes // bytes of one pixel's channels
+	TEXT(wd.name, NOSPLIT, "func(in *float32, base *int, groups int, wb *float32, taps *int, ntaps int, out *float32)")
+	Doc(fmt.Sprintf("%s computes groups×8 output pixels: pixel i is the sum over", wd.name),
 		"taps t of wb[t] times the block's pixel at in + base[i] + taps[t]",
-		"(byte offsets), eight channels wide, written to out[i]. ntaps >= 1.",
-		"It needs AVX2 and FMA.")
+		fmt.Sprintf("(byte offsets), %d channels wide, written to out[i]. ntaps >= 1.", wd.lanes),
+		"It needs "+wd.needs+".")
 	// The state between groups stays in the argument slots so the tap
 	// loop has twelve general registers to itself.
 	baseArg, _ := Param("base").Resolve()
 	groupsArg, _ := Param("groups").Resolve()
 	outArg, _ := Param("out").Resolve()
+	label := func(l string) string { return fmt.Sprintf("dw%d%s", wd.lanes, l) }
 
-	Label("dwgroup")
+	Label(label("group"))
 	CMPQ(groupsArg.Addr, Imm(0))
-	JE(LabelRef("dwdone"))
+	JE(LabelRef(label("done")))
 	in := Load(Param("in"), GP64())
 	base := Load(Param("base"), GP64())
 	var p [8]reg.GPVirtual
@@ -56,35 +78,35 @@ func forward() {
 	}
 	var acc [8]reg.VecVirtual
 	for j := range acc {
-		acc[j] = YMM()
-		VXORPS(acc[j], acc[j], acc[j])
+		acc[j] = wd.vec()
+		wd.zero(acc[j])
 	}
 	wp := Load(Param("wb"), GP64())
 	tp := Load(Param("taps"), GP64())
 	t := Load(Param("ntaps"), GP64())
-	off, q := GP64(), YMM()
+	off, q := GP64(), wd.vec()
 
-	Label("dwtap")
+	Label(label("tap"))
 	MOVQ(Mem{Base: tp}, off)
 	VMOVUPS(Mem{Base: wp}, q)
 	for j := range p {
 		VFMADD231PS(Mem{Base: p[j], Index: off, Scale: 1}, q, acc[j])
 	}
-	ADDQ(Imm(32), wp)
+	ADDQ(Imm(uint64(vb)), wp)
 	ADDQ(Imm(8), tp)
 	DECQ(t)
-	JNZ(LabelRef("dwtap"))
+	JNZ(LabelRef(label("tap")))
 
 	out := Load(Param("out"), GP64())
 	for j := range acc {
-		VMOVUPS(acc[j], Mem{Base: out, Disp: 32 * j})
+		VMOVUPS(acc[j], Mem{Base: out, Disp: vb * j})
 	}
-	ADDQ(U32(8*32), outArg.Addr)
+	ADDQ(U32(uint64(8*vb)), outArg.Addr)
 	ADDQ(Imm(8*8), baseArg.Addr)
 	DECQ(groupsArg.Addr)
-	JMP(LabelRef("dwgroup"))
+	JMP(LabelRef(label("group")))
 
-	Label("dwdone")
+	Label(label("done"))
 	VZEROUPPER()
 	RET()
 }
