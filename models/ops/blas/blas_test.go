@@ -62,8 +62,11 @@ func gemmCases() []gemmCase {
 			}
 		}
 	}
-	// Big enough to be split across goroutines, by rows and by columns.
+	// Big enough to be split across goroutines, by rows, by columns and
+	// along the shared dimension (far longer than C's sides).
 	cases = append(cases,
+		gemmCase{false, true, 48, 40, 3000, 1, 1, 0.5},
+		gemmCase{true, false, 40, 48, 3000, 0, -1, 0},
 		gemmCase{false, false, 128, 256, 160, 0, 1, 0},
 		gemmCase{true, true, 128, 256, 160, 2, 1, 1},
 		gemmCase{false, true, 4, 2048, 1024, 0, 1, 0.5},

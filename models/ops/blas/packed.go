@@ -14,6 +14,8 @@ type microKernel struct {
 	lanes  int                                    // floats in one of its vectors
 	run    func(k int, a, b, c *float32, ldc int) // C += A·B
 	set    func(k int, a, b, c *float32, ldc int) // C = A·B
+	// The same reading B unpacked, rows ldb floats apart.
+	runStrided, setStrided func(k int, a, b *float32, ldb int, c *float32, ldc int)
 }
 
 // Cache blocking around the micro-kernel, as in BLIS and OpenBLAS: a
@@ -34,9 +36,10 @@ const (
 
 // packBuffers are one goroutine's packing space, reused across calls.
 type packBuffers struct {
-	a, b []float32
-	tile []float32 // an edge tile's scratch C
-	segs []seg     // contiguous stretches of an operand (see segments)
+	a, b   []float32
+	tile   []float32 // an edge tile's scratch C
+	segs   []seg     // contiguous stretches of an operand (see segments)
+	panels []bPanel  // where each panel of a block of op(B) is read
 }
 
 var packPool = sync.Pool{New: func() any {
@@ -141,14 +144,28 @@ func sgemmPacked(kn *microKernel, transA, transB bool, m, n, k int, alpha float3
 		for pc := 0; pc < k; pc += kstep {
 			kc := min(kstep, k-pc)
 			// op(B)ᵀ is n×k: its rows run along B's stored rows unless B
-			// is stored transposed.
-			pack(b, !transB, 1, jc, nc, pc, kc, nr, buf.b, &buf.segs)
+			// is stored transposed. Where a panel's nr columns lie
+			// contiguous in B's rows, the kernel reads them in place.
+			panels := buf.panels[:0]
+			for jr := 0; jr < nc; jr += nr {
+				cols := min(nr, nc-jr)
+				if !transB && cols == nr && directB {
+					if sg := b.segments(jc+jr, nr, buf.segs[:0]); len(sg) == 1 {
+						buf.segs = sg
+						panels = append(panels, bPanel{&b.d[sg[0].off+pc*b.ld], b.ld})
+						continue
+					}
+				}
+				pack(b, !transB, 1, jc+jr, cols, pc, kc, nr, buf.b[jr*kc:], &buf.segs)
+				panels = append(panels, bPanel{&buf.b[jr*kc], 0})
+			}
+			buf.panels = panels
 			for ic := 0; ic < m; ic += blockM {
 				mc := min(blockM, m-ic)
 				pack(a, transA, alpha, ic, mc, pc, kc, mr, buf.a, &buf.segs)
 				for jr := 0; jr < nc; jr += nr {
 					cols := min(nr, nc-jr)
-					bp := &buf.b[jr*kc]
+					bp := panels[jr/nr]
 					segs := c.segments(jc+jr, cols, buf.segs[:0])
 					buf.segs = segs
 					whole := cols == nr && len(segs) == 1
@@ -158,16 +175,12 @@ func sgemmPacked(kn *microKernel, transA, transB bool, m, n, k int, alpha float3
 						overwrite := pc == 0 && beta == 0
 						if rows == mr && whole {
 							off := segs[0].off + (ic+ir)*c.ld
-							if overwrite {
-								kn.set(kc, ap, bp, &c.d[off], c.ld)
-							} else {
-								kn.run(kc, ap, bp, &c.d[off], c.ld)
-							}
+							kn.call(overwrite, kc, ap, bp, &c.d[off], c.ld)
 							continue
 						}
 						// An edge tile, or one across two planes of C:
 						// through scratch.
-						kn.set(kc, ap, bp, unsafe.SliceData(tile), nr)
+						kn.call(true, kc, ap, bp, unsafe.SliceData(tile), nr)
 						for r := 0; r < rows; r++ {
 							c.scatter(segs, ic+ir+r, tile[r*nr:r*nr+cols], !overwrite)
 						}
@@ -175,6 +188,36 @@ func sgemmPacked(kn *microKernel, transA, transB bool, m, n, k int, alpha float3
 				}
 			}
 		}
+	}
+}
+
+// bPanel is where the kernel reads one panel of op(B): packed (ld 0), or
+// in place with rows ld floats apart.
+type bPanel struct {
+	p  *float32
+	ld int
+}
+
+// directB turns reading B in place on (benchmarks turn it off to compare).
+// Packing copies every value of B to multiply it by m rows; read in place,
+// paired runs took 0.64x the time of a 1x1 convolution over 32 images of
+// 56x56 at 32 channels, 0.80x at 28x28 and 80 channels, 0.53x for the
+// 16×12544×27 product of a stem convolution, and 0.89-0.97x for products
+// with 256-1024 rows.
+var directB = true
+
+// call runs the kernel on panels ap and bp into the tile at c: overwriting
+// it, or adding to it.
+func (kn *microKernel) call(overwrite bool, kc int, ap *float32, bp bPanel, c *float32, ldc int) {
+	switch {
+	case bp.ld == 0 && overwrite:
+		kn.set(kc, ap, bp.p, c, ldc)
+	case bp.ld == 0:
+		kn.run(kc, ap, bp.p, c, ldc)
+	case overwrite:
+		kn.setStrided(kc, ap, bp.p, bp.ld, c, ldc)
+	default:
+		kn.runStrided(kc, ap, bp.p, bp.ld, c, ldc)
 	}
 }
 

@@ -24,6 +24,26 @@ func Sgemm6x16AVX2Set(k int, a *float32, b *float32, c *float32, ldc int)
 // It needs AVX-512F.
 func Sgemm12x32AVX512Set(k int, a *float32, b *float32, c *float32, ldc int)
 
+// Sgemm6x16AVX2Strided adds the product of a 6-row packed A panel and 16
+// columns of B, k rows ldb floats apart, to the 6×16 tile of C at c.
+// It needs AVX2 and FMA.
+func Sgemm6x16AVX2Strided(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// Sgemm12x32AVX512Strided adds the product of a 12-row packed A panel and 32
+// columns of B, k rows ldb floats apart, to the 12×32 tile of C at c.
+// It needs AVX-512F.
+func Sgemm12x32AVX512Strided(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// Sgemm6x16AVX2StridedSet writes the product of a 6-row packed A panel and 16
+// columns of B, k rows ldb floats apart, into the 6×16 tile of C at c.
+// It needs AVX2 and FMA.
+func Sgemm6x16AVX2StridedSet(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// Sgemm12x32AVX512StridedSet writes the product of a 12-row packed A panel and 32
+// columns of B, k rows ldb floats apart, into the 12×32 tile of C at c.
+// It needs AVX-512F.
+func Sgemm12x32AVX512StridedSet(k int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
 // PackT8 transposes 8 rows of k floats, ld bytes apart from src on, into
 // dst: the 8 values at step p go to dst + p·stride (bytes). k is a
 // multiple of 8. It needs AVX.

@@ -14,6 +14,11 @@
 // overwrites the tile instead, without reading it); it never touches
 // anything past the tile, so callers give edge tiles a scratch tile of
 // their own.
+//
+// The Strided variants read op(B) where it lies instead of from a packed
+// panel: step p's nr values at b + p·ldb floats, for a B whose rows are
+// already contiguous (a 1x1 convolution's input), where packing would copy
+// every value to multiply it by only mr·(m/mr) rows.
 package main
 
 import (
@@ -28,9 +33,11 @@ import (
 
 func main() {
 	ConstraintExpr("!purego")
-	for _, set := range []bool{false, true} {
-		kernel(avx2Tile(), set)
-		kernel(avx512Tile(), set)
+	for _, strided := range []bool{false, true} {
+		for _, set := range []bool{false, true} {
+			kernel(avx2Tile(), set, strided)
+			kernel(avx512Tile(), set, strided)
+		}
 	}
 	packT(8)
 	packT(4)
@@ -97,15 +104,32 @@ func avx512Tile() tile {
 	}
 }
 
-// kernel writes t's adding variant, or with set its overwriting one.
-func kernel(t tile, set bool) {
+// kernel writes t's adding variant, or with set its overwriting one; with
+// strided, the variant that reads B unpacked, rows ldb floats apart.
+func kernel(t tile, set, strided bool) {
 	mr, nr := t.mr, t.nr
-	name, verb := kernelName(t.base, set)
-	TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int)")
-	Doc(fmt.Sprintf("%s %s the product of a %d-row packed A panel and a", name, verb, mr),
-		fmt.Sprintf("%d-column packed B panel, k steps deep, %s the %d×%d tile of C at c.", nr, to(set), mr, nr),
-		"It needs "+t.needs+".")
+	base := t.base
+	if strided {
+		base += "Strided"
+	}
+	name, verb := kernelName(base, set)
+	var ldb reg.Register
+	if strided {
+		TEXT(name, NOSPLIT, "func(k int, a, b *float32, ldb int, c *float32, ldc int)")
+		Doc(fmt.Sprintf("%s %s the product of a %d-row packed A panel and %d", name, verb, mr, nr),
+			fmt.Sprintf("columns of B, k rows ldb floats apart, %s the %d×%d tile of C at c.", to(set), mr, nr),
+			"It needs "+t.needs+".")
+	} else {
+		TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int)")
+		Doc(fmt.Sprintf("%s %s the product of a %d-row packed A panel and a", name, verb, mr),
+			fmt.Sprintf("%d-column packed B panel, k steps deep, %s the %d×%d tile of C at c.", nr, to(set), mr, nr),
+			"It needs "+t.needs+".")
+	}
 	k, a, b, c, ldc := kernelArgs()
+	if strided {
+		ldb = Load(Param("ldb"), GP64())
+		SHLQ(Imm(2), ldb)
+	}
 
 	acc := make([][2]reg.VecVirtual, mr)
 	for r := range acc {
@@ -117,8 +141,14 @@ func kernel(t tile, set bool) {
 	b0, b1 := t.vec(), t.vec()
 
 	step := func(off int) {
-		VMOVUPS(Mem{Base: b, Disp: 4 * nr * off}, b0)
-		VMOVUPS(Mem{Base: b, Disp: 4*nr*off + t.vecBytes}, b1)
+		row := Mem{Base: b, Disp: 4 * nr * off}
+		if strided && off == 1 {
+			row = Mem{Base: b, Index: ldb, Scale: 1}
+		} else if strided {
+			row = Mem{Base: b}
+		}
+		VMOVUPS(row, b0)
+		VMOVUPS(row.Offset(t.vecBytes), b1)
 		for r := 0; r < mr; r++ {
 			t.fmas(Mem{Base: a, Disp: 4 * (mr*off + r)}, b0, b1, acc[r])
 		}
@@ -130,7 +160,11 @@ func kernel(t tile, set bool) {
 	step(0)
 	step(1)
 	ADDQ(U32(4*mr*2), a)
-	ADDQ(U32(4*nr*2), b)
+	if strided {
+		LEAQ(Mem{Base: b, Index: ldb, Scale: 2}, b)
+	} else {
+		ADDQ(U32(4*nr*2), b)
+	}
 	SUBQ(Imm(2), k)
 	JMP(LabelRef(t.label + "pairs"))
 
