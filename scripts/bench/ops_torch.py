@@ -4,17 +4,19 @@
 Run with Debian's system python3 (python3-torch) on two threads, the same
 budget the Go kernels get on a 2-core machine:
 
-    go test -run '^$' -bench Ops -benchtime 1x -count 15 ./models/ops/ > /tmp/go.txt
-    go test -tags openblas -run '^$' -bench Ops -benchtime 1x -count 15 ./models/ops/ > /tmp/openblas.txt
+    go test -run '^$' -bench Ops -benchtime 10x -count 15 ./models/ops/ > /tmp/go.txt
+    go test -tags openblas -run '^$' -bench Ops -benchtime 10x -count 15 ./models/ops/ > /tmp/openblas.txt
     /usr/bin/python3 scripts/bench/ops_torch.py /tmp/go.txt=go /tmp/openblas.txt=openblas
 
 Each argument is a `go test -bench` output file ("-" for stdin), optionally
 followed by "=label". Go timings are the median over the -count
-repetitions (with -benchtime 1x, the median of single calls); PyTorch
-timings are the median of --runs timed calls after warm-up, taken in
-interleaved rounds over all cases. Medians of single calls on both sides
-keep a burst of load from one side's average. Without arguments it prints
-the PyTorch timings alone.
+repetitions of the mean of -benchtime calls (each after a warm-up call);
+PyTorch timings are the median of --runs timed calls after warm-up, taken
+in interleaved rounds over all cases: both sides warm. (With -benchtime 1x
+a Go timing is one call straight after the benchmark's start, whose first
+touch of pooled buffers and parked helper threads made the same 1x1
+convolution take 1.85-3.65 ms against 1.75-2.16 ms warm.) Without
+arguments it prints the PyTorch timings alone.
 
 On a machine shared with other work, load also changes between the Go and
 the PyTorch runs. Interleave them instead: in each round run the Go
@@ -23,8 +25,8 @@ round with --save; then print with --load over all saved rounds (the median
 per case across rounds):
 
     for r in 1 2 3 4 5; do
-      go test -run '^$' -bench Ops -benchtime 1x -count 3 ./models/ops/ >> /tmp/go.txt
-      go test -tags openblas -run '^$' -bench Ops -benchtime 1x -count 3 ./models/ops/ >> /tmp/openblas.txt
+      go test -run '^$' -bench Ops -benchtime 10x -count 3 ./models/ops/ >> /tmp/go.txt
+      go test -tags openblas -run '^$' -bench Ops -benchtime 10x -count 3 ./models/ops/ >> /tmp/openblas.txt
       /usr/bin/python3 scripts/bench/ops_torch.py --runs 3 --save /tmp/torch$r.json
     done
     /usr/bin/python3 scripts/bench/ops_torch.py --load '/tmp/torch?.json' /tmp/go.txt=go /tmp/openblas.txt=openblas

@@ -165,3 +165,36 @@ func TestSgemmPlanesPanicsOnShortSlice(t *testing.T) {
 	Go{}.SgemmPlanes(false, false, 4, im.cols(), 3, 1, make([]float32, 12), Layout{LD: 3},
 		make([]float32, 3*im.cols()), Layout{LD: im.cols()}, 0, make([]float32, im.size()-1), im.layout())
 }
+
+// BenchmarkSgemmPlanes times the 1x1 convolution products of 32 images at
+// ShuffleNetV2's four stages with the images read and written in place
+// (forward and input gradient) or along the shared dimension (weight
+// gradient).
+func BenchmarkSgemmPlanes(b *testing.B) {
+	for _, s := range []struct{ c, hw int }{{32, 3136}, {80, 784}, {160, 196}, {320, 49}} {
+		im := imageMatrix{images: 32, channels: s.c, hw: s.hw, rows: s.c}
+		x, y := make([]float32, im.size()), make([]float32, im.size())
+		w := make([]float32, s.c*s.c)
+		for i := range x {
+			x[i] = float32(i%7) * 0.1
+		}
+		n := im.cols()
+		run := func(name string, mul func()) {
+			b.Run(fmt.Sprintf("%dx%d/%s", s.c, s.hw, name), func(b *testing.B) {
+				for b.Loop() {
+					mul()
+				}
+				b.ReportMetric(float64(2*s.c*s.c*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+		run("fwd", func() {
+			Go{}.SgemmPlanes(false, false, s.c, n, s.c, 1, w, Layout{LD: s.c}, x, im.layout(), 0, y, im.layout())
+		})
+		run("dx", func() {
+			Go{}.SgemmPlanes(true, false, s.c, n, s.c, 1, w, Layout{LD: s.c}, y, im.layout(), 0, x, im.layout())
+		})
+		run("dw", func() {
+			Go{}.SgemmPlanes(false, true, s.c, s.c, n, 1, y, im.layout(), x, im.layout(), 0, w, Layout{LD: s.c})
+		})
+	}
+}
