@@ -134,9 +134,9 @@ func sgemmPacked(kn *microKernel, transA, transB bool, m, n, k int, alpha float3
 	defer packPool.Put(buf)
 	mr, nr := kn.mr, kn.nr
 	tile := buf.tile[:mr*nr]
-	// The shared dimension in equal blocks: 320 as two of 160, not 256
-	// and a short 64 whose tiles spend as long loading and storing C as
-	// multiplying.
+	// The shared dimension in equal blocks: 576 as two of 288, not 384
+	// and a short 192, whose tiles would spend longer loading and storing
+	// C for each multiply-add.
 	kb := (k + blockK - 1) / blockK
 	kstep := (k + kb - 1) / kb
 	for jc := 0; jc < n; jc += blockN {
