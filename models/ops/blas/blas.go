@@ -47,17 +47,9 @@ type Gemm interface {
 
 // checkArgs panics with a description of the first inconsistent argument.
 func checkArgs(transA, transB bool, m, n, k int, lenA, lda, lenB, ldb, lenC, ldc int) {
-	if m < 0 || n < 0 || k < 0 {
-		panic(fmt.Sprintf("blas: negative dimension m=%d n=%d k=%d", m, n, k))
-	}
-	rowsA, colsA := m, k
-	if transA {
-		rowsA, colsA = k, m
-	}
-	rowsB, colsB := k, n
-	if transB {
-		rowsB, colsB = n, k
-	}
+	checkDims(m, n, k)
+	rowsA, colsA := storedDims(transA, m, k)
+	rowsB, colsB := storedDims(transB, k, n)
 	check := func(name string, rows, cols, ld, length int) {
 		if ld < max(1, cols) {
 			panic(fmt.Sprintf("blas: leading dimension of %s is %d, want at least %d", name, ld, max(1, cols)))
@@ -69,4 +61,20 @@ func checkArgs(transA, transB bool, m, n, k int, lenA, lda, lenB, ldb, lenC, ldc
 	check("A", rowsA, colsA, lda, lenA)
 	check("B", rowsB, colsB, ldb, lenB)
 	check("C", m, n, ldc, lenC)
+}
+
+// checkDims panics on a negative dimension.
+func checkDims(m, n, k int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("blas: negative dimension m=%d n=%d k=%d", m, n, k))
+	}
+}
+
+// storedDims are the stored rows and columns of a rows×cols op(X): X's
+// own when trans is unset, else the transpose's.
+func storedDims(trans bool, rows, cols int) (int, int) {
+	if trans {
+		return cols, rows
+	}
+	return rows, cols
 }

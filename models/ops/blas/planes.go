@@ -51,14 +51,6 @@ func (Portable) SgemmPlanes(transA, transB bool, m, n, k int, alpha float32, a [
 	}
 }
 
-// storedDims are the stored rows and columns of op(X), rows×cols.
-func storedDims(trans bool, rows, cols int) (int, int) {
-	if trans {
-		return cols, rows
-	}
-	return rows, cols
-}
-
 // flat copies the rows×cols matrix o into a plain one.
 func flat(o operand, rows, cols int) []float32 {
 	out := make([]float32, rows*cols)
@@ -72,9 +64,7 @@ func flat(o operand, rows, cols int) []float32 {
 // checkPlanes panics with a description of the first inconsistent
 // argument of SgemmPlanes.
 func checkPlanes(transA, transB bool, m, n, k int, a []float32, la Layout, b []float32, lb Layout, c []float32, lc Layout) {
-	if m < 0 || n < 0 || k < 0 {
-		panic(fmt.Sprintf("blas: negative dimension m=%d n=%d k=%d", m, n, k))
-	}
+	checkDims(m, n, k)
 	check := func(name string, d []float32, l Layout, rows, cols int) {
 		if l.Width < 0 || (l.Width > 0 && l.Stride < l.Width) || (l.Width == 0 && l.Stride != 0) {
 			panic(fmt.Sprintf("blas: %s's layout %+v: planes need Width > 0 and Stride >= Width, or both 0", name, l))
